@@ -1,0 +1,311 @@
+//! Accounts: the rules for usernames, signing up, logging in, and the first admin.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use rocket::Request;
+use rocket::http::Status;
+use rocket::request::{FromRequest, Outcome};
+
+use crate::auth::passwords::{self, HashError, MAX_PASSWORD_CHARS, PasswordHasher};
+use crate::auth::session::{self, Lifetimes, Started};
+use crate::client::ClientInfo;
+use crate::crypto;
+use crate::db::{self, Db, DbError, users::UserRow};
+use crate::events::{self, EventKind};
+
+pub const MIN_USERNAME_CHARS: usize = 3;
+pub const MAX_USERNAME_CHARS: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    User,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+}
+
+/// Usernames: 3–32 ASCII letters, digits, `_`, `.` or `-` (ASCII only, so no two names can look
+/// alike while differing in script).
+pub fn check_username(name: &str) -> Result<(), String> {
+    let chars = name.chars().count();
+    if !(MIN_USERNAME_CHARS..=MAX_USERNAME_CHARS).contains(&chars) {
+        return Err(format!(
+            "Use {MIN_USERNAME_CHARS} to {MAX_USERNAME_CHARS} characters."
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        return Err("Use only letters, digits, `_`, `.` and `-`.".into());
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+pub enum LoginError {
+    /// Unknown user or wrong password: one answer for both.
+    InvalidCredentials,
+    /// The right password for a disabled account.
+    Disabled,
+    Busy,
+    Db(DbError),
+}
+
+impl From<DbError> for LoginError {
+    fn from(e: DbError) -> Self {
+        LoginError::Db(e)
+    }
+}
+
+impl From<HashError> for LoginError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => LoginError::Busy,
+            HashError::Failed => {
+                LoginError::Db(DbError::Unavailable("password hashing failed".into()))
+            }
+        }
+    }
+}
+
+/// A session started by a login or a signup.
+#[derive(Debug)]
+pub struct SignedInSession {
+    pub user: UserRow,
+    pub started: Started,
+}
+
+/// What signing up and logging in need, taken from managed state (also a request guard).
+pub struct Accounts<'a> {
+    pub db: &'a Db,
+    pub hasher: &'a PasswordHasher,
+    pub lifetimes: Lifetimes,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Accounts<'r> {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        let rocket = req.rocket();
+        match (
+            rocket.state::<Db>(),
+            rocket.state::<PasswordHasher>(),
+            rocket.state::<Lifetimes>(),
+        ) {
+            (Some(db), Some(hasher), Some(lifetimes)) => Outcome::Success(Accounts {
+                db,
+                hasher,
+                lifetimes: *lifetimes,
+            }),
+            _ => Outcome::Error((Status::InternalServerError, ())),
+        }
+    }
+}
+
+/// A signup form's fields.
+pub struct NewAccount<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub password_confirm: &'a str,
+}
+
+/// What is wrong with a signup form, field by field.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct SignupErrors {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_confirm: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum SignupError {
+    Invalid(SignupErrors),
+    Busy,
+    Db(DbError),
+}
+
+impl From<DbError> for SignupError {
+    fn from(e: DbError) -> Self {
+        SignupError::Db(e)
+    }
+}
+
+impl Accounts<'_> {
+    /// Checks a username and password and starts a new session. Unknown users cost one bcrypt
+    /// verification too, so the answer and its timing say nothing about which names exist.
+    pub async fn login(
+        &self,
+        now: i64,
+        username: &str,
+        password: &str,
+        remember: bool,
+        client: ClientInfo,
+    ) -> Result<SignedInSession, LoginError> {
+        let (db, hasher, lifetimes) = (self.db, self.hasher, self.lifetimes);
+        let name = username.to_owned();
+        let user = if check_username(username).is_ok() {
+            db.run(move |conn| db::users::find_by_name(conn, &name).map_err(DbError::from))
+                .await?
+        } else {
+            None
+        };
+        let plausible = password.chars().count() <= MAX_PASSWORD_CHARS;
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        let matches = plausible && hasher.verify(password.to_owned(), hash).await?;
+        let user_id = user.as_ref().map(|u| u.id);
+        let Some(user) = user.filter(|_| matches) else {
+            db.run(move |conn| {
+                events::record(conn, now, EventKind::LoginFailed, user_id, None, &client)
+                    .map_err(DbError::from)
+            })
+            .await?;
+            return Err(LoginError::InvalidCredentials);
+        };
+        if user.disabled {
+            return Err(LoginError::Disabled);
+        }
+        let started = db
+            .run(move |conn| {
+                session::start(conn, now, &lifetimes, &user, remember, &client).map(|s| (s, user))
+            })
+            .await?;
+        Ok(SignedInSession {
+            user: started.1,
+            started: started.0,
+        })
+    }
+
+    /// Creates a user with the `user` role and signs them in.
+    pub async fn signup(
+        &self,
+        now: i64,
+        account: NewAccount<'_>,
+        client: ClientInfo,
+    ) -> Result<SignedInSession, SignupError> {
+        let (db, hasher, lifetimes) = (self.db, self.hasher, self.lifetimes);
+        let NewAccount {
+            username,
+            password,
+            password_confirm,
+        } = account;
+        let mut errors = SignupErrors {
+            username: check_username(username).err(),
+            password: passwords::check_new_password(password).err(),
+            password_confirm: None,
+        };
+        if errors.password.is_none() && password != password_confirm {
+            errors.password_confirm = Some("The two passwords differ.".into());
+        }
+        if errors.username.is_some()
+            || errors.password.is_some()
+            || errors.password_confirm.is_some()
+        {
+            return Err(SignupError::Invalid(errors));
+        }
+        let hash = hasher
+            .hash(password.to_owned())
+            .await
+            .map_err(|e| match e {
+                HashError::Busy => SignupError::Busy,
+                HashError::Failed => {
+                    SignupError::Db(DbError::Unavailable("password hashing failed".into()))
+                }
+            })?;
+        let name = username.to_owned();
+        let created = db
+            .run(move |conn| {
+                let inserted = create_user(conn, now, &name, &hash, Role::User);
+                match inserted {
+                    Ok(user) => Ok(Some(user)),
+                    Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                        Ok(None)
+                    }
+                    Err(e) => Err(DbError::from(e)),
+                }
+            })
+            .await?;
+        let Some(user) = created else {
+            return Err(SignupError::Invalid(SignupErrors {
+                username: Some("This username is taken.".into()),
+                ..SignupErrors::default()
+            }));
+        };
+        let started = db
+            .run(move |conn| {
+                session::start(conn, now, &lifetimes, &user, false, &client).map(|s| (s, user))
+            })
+            .await?;
+        Ok(SignedInSession {
+            user: started.1,
+            started: started.0,
+        })
+    }
+}
+
+pub fn create_user(
+    conn: &mut db::Conn,
+    now: i64,
+    username: &str,
+    password_hash: &str,
+    role: Role,
+) -> Result<UserRow, DieselError> {
+    db::users::insert(
+        conn,
+        &db::users::NewUser {
+            username,
+            username_key: &db::users::username_key(username),
+            password_hash,
+            role: role.as_str(),
+            disabled: false,
+            created_at: now,
+        },
+    )
+}
+
+/// On a database without users, creates `admin` with the given password or a random one.
+/// Returns the random password, to be shown once.
+pub fn ensure_admin(
+    conn: &mut db::Conn,
+    now: i64,
+    bcrypt_cost: u32,
+    password: Option<String>,
+) -> Result<Option<String>, String> {
+    if db::users::count(conn).map_err(|e| e.to_string())? > 0 {
+        return Ok(None);
+    }
+    let generated = password.is_none();
+    let password = password.unwrap_or_else(crypto::random_token::<15>);
+    passwords::check_new_password(&password)
+        .map_err(|why| format!("DOORMAN_ADMIN_PASSWORD: {why}"))?;
+    let hash = passwords::hash_blocking(&password, bcrypt_cost).map_err(|e| e.to_string())?;
+    match create_user(conn, now, "admin", &hash, Role::Admin) {
+        Ok(_) => Ok(generated.then_some(password)),
+        // Another instance created it first.
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_username;
+
+    #[test]
+    fn usernames() {
+        assert!(check_username("ann").is_ok());
+        assert!(check_username("Ann.Lee_2-x").is_ok());
+        assert!(check_username("an").is_err());
+        assert!(check_username(&"a".repeat(33)).is_err());
+        assert!(check_username("ann lee").is_err());
+        assert!(check_username("ännie").is_err());
+        assert!(check_username("ann/../x").is_err());
+    }
+}

@@ -1,0 +1,150 @@
+//! The cookies doorman sets: names, attributes and lifetimes in one place.
+
+use rocket::http::{Cookie, CookieJar, SameSite};
+use rocket::time::Duration;
+
+use crate::config::Config;
+
+/// Cookie names and attributes for this instance (`__Host-` names when `cookie_secure`).
+#[derive(Debug, Clone)]
+pub struct CookiePolicy {
+    secure: bool,
+    refresh_ttl: i64,
+    pub access: &'static str,
+    pub refresh: &'static str,
+    pub csrf: &'static str,
+    pub notice: &'static str,
+}
+
+impl From<&Config> for CookiePolicy {
+    fn from(config: &Config) -> Self {
+        let secure = config.cookie_secure;
+        CookiePolicy {
+            secure,
+            refresh_ttl: config.refresh_ttl.as_i64(),
+            access: if secure {
+                "__Host-doorman_access"
+            } else {
+                "doorman_access"
+            },
+            refresh: if secure {
+                "__Host-doorman_refresh"
+            } else {
+                "doorman_refresh"
+            },
+            csrf: if secure {
+                "__Host-doorman_csrf"
+            } else {
+                "doorman_csrf"
+            },
+            notice: if secure {
+                "__Host-doorman_notice"
+            } else {
+                "doorman_notice"
+            },
+        }
+    }
+}
+
+impl CookiePolicy {
+    /// HttpOnly, SameSite=Lax, Path=/, no Domain; Secure unless turned off for plain-http dev.
+    fn build(&self, name: &'static str, value: String) -> Cookie<'static> {
+        Cookie::build((name, value))
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .build()
+    }
+
+    /// The access and refresh cookies of a session. "Remember me" sessions survive the browser
+    /// for `refresh_ttl`; others end with it.
+    pub fn session(
+        &self,
+        access_jwt: String,
+        refresh: String,
+        remember: bool,
+    ) -> [Cookie<'static>; 2] {
+        let mut refresh = self.build(self.refresh, refresh);
+        if remember {
+            refresh.set_max_age(Duration::seconds(self.refresh_ttl));
+        }
+        [self.build(self.access, access_jwt), refresh]
+    }
+
+    /// A cookie that deletes `name` (same attributes, so `__Host-` removals are accepted).
+    pub fn removal(&self, name: &'static str) -> Cookie<'static> {
+        let mut cookie = self.build(name, String::new());
+        cookie.make_removal();
+        cookie
+    }
+
+    pub fn set_session(
+        &self,
+        jar: &CookieJar<'_>,
+        access_jwt: String,
+        refresh: String,
+        remember: bool,
+    ) {
+        for cookie in self.session(access_jwt, refresh, remember) {
+            jar.add(cookie);
+        }
+    }
+
+    pub fn clear_session(&self, jar: &CookieJar<'_>) {
+        jar.add(self.removal(self.access));
+        jar.add(self.removal(self.refresh));
+    }
+
+    /// Leaves a one-time message for the next page (post/redirect/get).
+    pub fn set_notice(&self, jar: &CookieJar<'_>, notice: Notice) {
+        jar.add(self.build(self.notice, notice.code().to_owned()));
+    }
+
+    /// The pending one-time message, removed as it is read.
+    pub fn take_notice(&self, jar: &CookieJar<'_>) -> Option<Notice> {
+        let code = jar.get(self.notice)?.value().to_owned();
+        jar.add(self.removal(self.notice));
+        Notice::parse(&code)
+    }
+
+    pub fn set_csrf(&self, jar: &CookieJar<'_>, value: String) {
+        jar.add(self.build(self.csrf, value));
+    }
+}
+
+/// One-time messages. The cookie carries only a code, so no text from a client is ever shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    SignedOut,
+    SignedIn,
+    Welcome,
+}
+
+impl Notice {
+    const ALL: [Notice; 3] = [Notice::SignedOut, Notice::SignedIn, Notice::Welcome];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Notice::SignedOut => "signed_out",
+            Notice::SignedIn => "signed_in",
+            Notice::Welcome => "welcome",
+        }
+    }
+
+    pub fn kind(self) -> &'static str {
+        "success"
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Notice::SignedOut => "You have signed out.",
+            Notice::SignedIn => "You are signed in.",
+            Notice::Welcome => "Welcome to doorman: your account is ready.",
+        }
+    }
+
+    fn parse(code: &str) -> Option<Notice> {
+        Notice::ALL.into_iter().find(|n| n.code() == code)
+    }
+}

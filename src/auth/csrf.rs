@@ -1,0 +1,130 @@
+//! CSRF protection for every state-changing form: a token bound to the session (or, before
+//! login, to the CSRF cookie), and refusal of POSTs that say they come from another site.
+
+use rocket::data::{self, Data, FromData};
+use rocket::form::{Form, FromForm};
+use rocket::http::{CookieJar, Status};
+use rocket::{Request, State};
+
+use super::cookies::CookiePolicy;
+use super::fairing::AuthState;
+use super::tokens::TokenService;
+use crate::crypto;
+use crate::error::ErrorNote;
+
+/// What a CSRF token is bound to.
+pub enum Binding<'a> {
+    /// A signed-in session, by public id.
+    Session(&'a str),
+    /// A browser before login, by its CSRF cookie.
+    Browser(&'a str),
+}
+
+/// The token for a binding: a MAC under the server's derived secret.
+pub fn token(secret: &[u8], binding: &Binding<'_>) -> String {
+    let (kind, value): (&[u8], &str) = match binding {
+        Binding::Session(sid) => (b"session\0", sid),
+        Binding::Browser(cookie) => (b"browser\0", cookie),
+    };
+    crypto::b64url(&crypto::hmac_sha256(
+        secret,
+        &[b"doorman/csrf/v1\0", kind, value.as_bytes()],
+    ))
+}
+
+pub fn verify(secret: &[u8], binding: &Binding<'_>, presented: &str) -> bool {
+    crypto::constant_time_eq(token(secret, binding).as_bytes(), presented.as_bytes())
+}
+
+/// The browser's CSRF cookie value, set now if it has none.
+pub fn browser_cookie(jar: &CookieJar<'_>, policy: &CookiePolicy) -> String {
+    if let Some(existing) = jar
+        .get_pending(policy.csrf)
+        .filter(|c| !c.value().is_empty())
+    {
+        return existing.value().to_owned();
+    }
+    let value = crypto::random_token::<32>();
+    policy.set_csrf(jar, value.clone());
+    value
+}
+
+/// A form that carries a CSRF token.
+pub trait CsrfForm {
+    /// Forms shown before login are bound to the CSRF cookie; all others to the session.
+    const BEFORE_LOGIN: bool = false;
+    fn csrf_token(&self) -> &str;
+}
+
+/// A form whose CSRF token and origin have been checked.
+pub struct Checked<T>(pub T);
+
+fn refuse<'r, T: FromData<'r>>(
+    req: &'r Request<'_>,
+    note: &'static str,
+) -> data::Outcome<'r, T, ()> {
+    req.local_cache(|| ErrorNote(note));
+    data::Outcome::Error((Status::Forbidden, ()))
+}
+
+/// True when the browser says the request comes from another site.
+fn is_cross_site(req: &Request<'_>) -> bool {
+    let site = req.headers().get_one("Sec-Fetch-Site");
+    if site.is_some_and(|site| !matches!(site, "same-origin" | "none")) {
+        return true;
+    }
+    let Some(origin) = req.headers().get_one("Origin") else {
+        return false;
+    };
+    let host = req.headers().get_one("Host").unwrap_or("");
+    let origin_host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    origin_host.is_none_or(|h| !h.eq_ignore_ascii_case(host))
+}
+
+#[rocket::async_trait]
+impl<'r, T: FromForm<'r> + CsrfForm + Send> FromData<'r> for Checked<T> {
+    type Error = ();
+
+    async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+        const EXPIRED: &str = "This form has expired or was sent from another site. Go back, reload the page and try again.";
+        if is_cross_site(req) {
+            return refuse(req, "Forms can only be sent from doorman's own pages.");
+        }
+        let form = match Form::<T>::from_data(req, data).await {
+            data::Outcome::Success(form) => form.into_inner(),
+            data::Outcome::Error((status, _)) => return data::Outcome::Error((status, ())),
+            data::Outcome::Forward(f) => return data::Outcome::Forward(f),
+        };
+        let (Some(tokens), Some(policy)) = (
+            req.rocket().state::<TokenService>(),
+            req.rocket().state::<CookiePolicy>(),
+        ) else {
+            return data::Outcome::Error((Status::InternalServerError, ()));
+        };
+        let secret = &tokens.keys().derived_secret;
+        let valid = if T::BEFORE_LOGIN {
+            req.cookies()
+                .get(policy.csrf)
+                .is_some_and(|c| verify(secret, &Binding::Browser(c.value()), form.csrf_token()))
+        } else {
+            match req.local_cache(|| AuthState::NotChecked) {
+                AuthState::SignedIn(claims) => {
+                    verify(secret, &Binding::Session(&claims.sid), form.csrf_token())
+                }
+                _ => false,
+            }
+        };
+        if valid {
+            data::Outcome::Success(Checked(form))
+        } else {
+            refuse(req, EXPIRED)
+        }
+    }
+}
+
+/// The CSRF token for the signed-in session, for templates.
+pub fn session_token(tokens: &State<TokenService>, sid: &str) -> String {
+    token(&tokens.keys().derived_secret, &Binding::Session(sid))
+}

@@ -1,0 +1,14 @@
+//! Authentication: tokens, passwords, sessions and their rotation, cookies, CSRF, and the guards
+//! and fairing that wire them into Rocket.
+
+pub mod cookies;
+pub mod csrf;
+pub mod fairing;
+pub mod guards;
+pub mod keys;
+pub mod passwords;
+pub mod refresh;
+pub mod session;
+pub mod tokens;
+
+pub use guards::{Admin, SignedIn, Viewer};

@@ -1,0 +1,139 @@
+//! Password rules and hashing. bcrypt runs on the blocking pool behind a semaphore sized to the
+//! cores, so a storm of logins queues there and never starves request handling.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rocket::tokio::sync::Semaphore;
+use rocket::tokio::task::spawn_blocking;
+use rocket::tokio::time::timeout;
+
+use crate::crypto;
+
+pub const MIN_PASSWORD_CHARS: usize = 12;
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// How long a login may wait for a hashing slot before it is told to come back later.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a new password is refused, in words for the form.
+pub fn check_new_password(password: &str) -> Result<(), String> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(format!(
+            "Use at least {MIN_PASSWORD_CHARS} characters (this one has {chars})."
+        ));
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(format!(
+            "Use at most {MAX_PASSWORD_CHARS} characters (this one has {chars})."
+        ));
+    }
+    Ok(())
+}
+
+/// bcrypt reads only 72 bytes, so every password is first reduced to a 44-byte digest: the whole
+/// password counts, exactly as typed. The domain prefix keeps the digest from matching plain
+/// SHA-256 hashes leaked from other systems.
+fn prehash(password: &str) -> String {
+    let digest = crypto::sha256(&[b"doorman/bcrypt-prehash/v1\0", password.as_bytes()].concat());
+    STANDARD.encode(digest)
+}
+
+/// Hashes a password at `cost` on the calling thread (for the CLI and start-up).
+///
+/// # Errors
+/// Only for a cost outside bcrypt's range, which the configuration already refuses.
+pub fn hash_blocking(password: &str, cost: u32) -> Result<String, bcrypt::BcryptError> {
+    bcrypt::non_truncating_hash(prehash(password), cost)
+}
+
+/// Checks a password against a stored hash on the calling thread; a malformed hash never matches.
+pub fn verify_blocking(password: &str, hash: &str) -> bool {
+    bcrypt::non_truncating_verify(prehash(password), hash).unwrap_or(false)
+}
+
+/// Hashing could not be done now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashError {
+    /// Every hashing slot stayed busy for too long.
+    Busy,
+    Failed,
+}
+
+/// Hashing off the async workers, at most one bcrypt per core at a time.
+pub struct PasswordHasher {
+    cost: u32,
+    slots: Semaphore,
+    /// A hash to verify against for unknown users, so they take as long as known ones.
+    dummy_hash: String,
+}
+
+impl PasswordHasher {
+    pub fn new(cost: u32) -> Result<PasswordHasher, bcrypt::BcryptError> {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Ok(PasswordHasher {
+            cost,
+            slots: Semaphore::new(cores),
+            dummy_hash: hash_blocking(&crypto::random_token::<16>(), cost)?,
+        })
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        let cost = self.cost;
+        self.with_slot(move || hash_blocking(&password, cost).map_err(|_| HashError::Failed))
+            .await
+    }
+
+    /// Verifies against `hash`, or against a dummy hash when there is no user, so the answer
+    /// takes the same time either way.
+    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, HashError> {
+        let exists = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
+        let matches = self
+            .with_slot(move || Ok(verify_blocking(&password, &hash)))
+            .await?;
+        Ok(exists && matches)
+    }
+
+    async fn with_slot<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _slot = timeout(QUEUE_TIMEOUT, self.slots.acquire())
+            .await
+            .map_err(|_| HashError::Busy)?
+            .map_err(|_| HashError::Failed)?;
+        spawn_blocking(work).await.unwrap_or(Err(HashError::Failed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_passwords_count_past_72_bytes() {
+        let base = "é".repeat(40); // 80 bytes
+        let hash = hash_blocking(&format!("{base}a"), 4).unwrap();
+        assert!(verify_blocking(&format!("{base}a"), &hash));
+        assert!(!verify_blocking(&format!("{base}b"), &hash));
+        assert!(!verify_blocking(&base, &hash));
+    }
+
+    #[test]
+    fn rules_count_characters_not_bytes() {
+        assert!(check_new_password("short").is_err());
+        assert!(check_new_password(&"ü".repeat(12)).is_ok());
+        assert!(check_new_password(&"🔑".repeat(64)).is_ok());
+        assert!(check_new_password(&"x".repeat(MAX_PASSWORD_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn the_digest_itself_is_not_the_password() {
+        let password = "correct horse battery staple";
+        let hash = hash_blocking(password, 4).unwrap();
+        assert!(!verify_blocking(&prehash(password), &hash));
+    }
+}

@@ -1,0 +1,156 @@
+//! Refresh-token rotation: the one place where a refresh token is accepted, rotated, given its
+//! grace, or recognised as stolen.
+
+use diesel::result::Error as DieselError;
+
+use super::session::{EndReason, Lifetimes, successor_token, token_hash};
+use crate::client::ClientInfo;
+use crate::crypto;
+use crate::db::{self, Conn, DbError, sessions::SessionRow};
+use crate::events::{self, EventKind};
+
+/// Longest refresh token worth looking up; real ones are 43 characters.
+const MAX_REFRESH_TOKEN_LEN: usize = 128;
+
+/// A successful rotation: the session, its user's role and the refresh token to hand out.
+#[derive(Debug, Clone)]
+pub struct Rotated {
+    pub session: SessionRow,
+    pub role: String,
+    pub refresh_token: String,
+}
+
+/// Why a refresh token was not accepted.
+#[derive(Debug)]
+pub enum RefreshError {
+    /// Not a token doorman issued.
+    Unknown,
+    /// Its session had already ended.
+    SessionEnded,
+    /// Its session reached `refresh_ttl` without use or `session_max_age`, and is now ended.
+    Expired,
+    /// A used token came back after the grace: the session is now revoked.
+    Reused,
+    Db(DbError),
+}
+
+impl From<DbError> for RefreshError {
+    fn from(e: DbError) -> Self {
+        RefreshError::Db(e)
+    }
+}
+
+impl From<DieselError> for RefreshError {
+    fn from(e: DieselError) -> Self {
+        RefreshError::Db(DbError::Query(e))
+    }
+}
+
+/// The decision of one rotation transaction; refusals that end the session commit too.
+enum Decision {
+    Rotated(Box<Rotated>),
+    Refused(RefreshError),
+}
+
+/// Rotates `presented` at `now` in one write transaction.
+///
+/// - a live token is marked used and replaced by its successor;
+/// - the immediate predecessor of the live token, within `reuse_grace` of its use, is answered
+///   with that same live successor and changes nothing;
+/// - any other used token revokes the whole session and records `refresh_token_reuse`;
+/// - a session past `refresh_ttl` of inactivity or past `session_max_age` is ended.
+pub fn rotate(
+    conn: &mut Conn,
+    now: i64,
+    lifetimes: &Lifetimes,
+    presented: &str,
+    client: &ClientInfo,
+) -> Result<Rotated, RefreshError> {
+    if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
+        return Err(RefreshError::Unknown);
+    }
+    let decision =
+        db::write_transaction(conn, |conn| decide(conn, now, lifetimes, presented, client))?;
+    match decision {
+        Decision::Rotated(rotated) => Ok(*rotated),
+        Decision::Refused(why) => Err(why),
+    }
+}
+
+fn decide(
+    conn: &mut Conn,
+    now: i64,
+    lifetimes: &Lifetimes,
+    presented: &str,
+    client: &ClientInfo,
+) -> Result<Decision, DieselError> {
+    let Some(token) = db::refresh_tokens::find_by_hash(conn, &token_hash(presented))? else {
+        return Ok(Decision::Refused(RefreshError::Unknown));
+    };
+    let Some((session, role, disabled)) = db::sessions::find_with_user(conn, token.session_id)?
+    else {
+        return Ok(Decision::Refused(RefreshError::Unknown));
+    };
+    if session.ended_at.is_some() {
+        return Ok(Decision::Refused(RefreshError::SessionEnded));
+    }
+    if disabled {
+        db::sessions::end(conn, session.id, now, EndReason::UserDisabled.as_str())?;
+        return Ok(Decision::Refused(RefreshError::SessionEnded));
+    }
+    if now >= session.expires_at {
+        db::sessions::end(conn, session.id, now, EndReason::Expired.as_str())?;
+        return Ok(Decision::Refused(RefreshError::Expired));
+    }
+    let successor = successor_token(&session, presented);
+
+    let Some(used_at) = token.used_at else {
+        if now >= token.created_at.saturating_add(lifetimes.refresh_ttl) {
+            db::sessions::end(conn, session.id, now, EndReason::Inactive.as_str())?;
+            return Ok(Decision::Refused(RefreshError::Expired));
+        }
+        db::refresh_tokens::mark_used(conn, token.id, now)?;
+        db::refresh_tokens::insert(
+            conn,
+            session.id,
+            &token_hash(&successor),
+            Some(token.id),
+            now,
+        )?;
+        db::sessions::touch(conn, session.id, now, &client.ip, &client.user_agent)?;
+        return Ok(Decision::Rotated(Box::new(Rotated {
+            session,
+            role,
+            refresh_token: successor,
+        })));
+    };
+
+    // A used token: a racing tab's within the grace, or theft.
+    let within_grace = now.saturating_sub(used_at) <= lifetimes.reuse_grace;
+    let child = if within_grace {
+        db::refresh_tokens::find_child(conn, token.id)?
+    } else {
+        None
+    };
+    let is_live_successor = child.is_some_and(|child| {
+        child.used_at.is_none()
+            && crypto::constant_time_eq(&child.token_hash, &token_hash(&successor))
+    });
+    if is_live_successor {
+        return Ok(Decision::Rotated(Box::new(Rotated {
+            session,
+            role,
+            refresh_token: successor,
+        })));
+    }
+    db::sessions::end(conn, session.id, now, EndReason::RefreshTokenReuse.as_str())?;
+    events::record(
+        conn,
+        now,
+        EventKind::RefreshTokenReuse,
+        Some(session.user_id),
+        Some(session.id),
+        client,
+    )?;
+    Ok(Decision::Refused(RefreshError::Reused))
+}

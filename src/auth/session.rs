@@ -1,0 +1,152 @@
+//! Sessions (refresh-token families): how one starts at login and how one ends.
+
+use crate::client::ClientInfo;
+use crate::config::Config;
+use crate::crypto;
+use crate::db::{self, Conn, DbError, sessions::SessionRow, users::UserRow};
+use crate::events::{self, EventKind};
+
+/// The lifetimes the session rules apply, taken from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    pub access_ttl: i64,
+    pub refresh_ttl: i64,
+    pub session_max_age: i64,
+    pub reuse_grace: i64,
+}
+
+impl From<&Config> for Lifetimes {
+    fn from(config: &Config) -> Self {
+        Lifetimes {
+            access_ttl: config.access_ttl.as_i64(),
+            refresh_ttl: config.refresh_ttl.as_i64(),
+            session_max_age: config.session_max_age.as_i64(),
+            reuse_grace: config.reuse_grace.as_i64(),
+        }
+    }
+}
+
+impl Lifetimes {
+    /// When an access token issued now for this session expires: never after the session.
+    pub fn access_expiry(&self, now: i64, session: &SessionRow) -> i64 {
+        (now + self.access_ttl).min(session.expires_at)
+    }
+}
+
+/// Why a session ended, as stored and shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    Logout,
+    Revoked,
+    RefreshTokenReuse,
+    PasswordChanged,
+    UserDisabled,
+    Inactive,
+    Expired,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Logout => "logout",
+            EndReason::Revoked => "revoked",
+            EndReason::RefreshTokenReuse => "refresh_token_reuse",
+            EndReason::PasswordChanged => "password_changed",
+            EndReason::UserDisabled => "user_disabled",
+            EndReason::Inactive => "inactive",
+            EndReason::Expired => "expired",
+        }
+    }
+}
+
+/// A session that has just been created, with its first refresh token (never stored in clear).
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub session: SessionRow,
+    pub refresh_token: String,
+}
+
+/// The successor of a refresh token: derived, so racing requests all get the same one, and
+/// unpredictable without the session's key.
+pub fn successor_token(session: &SessionRow, presented: &str) -> String {
+    crypto::b64url(&crypto::hmac_sha256(
+        &session.successor_key,
+        &[b"doorman/refresh-successor/v1\0", presented.as_bytes()],
+    ))
+}
+
+pub fn token_hash(token: &str) -> [u8; 32] {
+    crypto::sha256(token.as_bytes())
+}
+
+/// Starts a brand-new session for `user`: nothing the client brought is linked to it.
+pub fn start(
+    conn: &mut Conn,
+    now: i64,
+    lifetimes: &Lifetimes,
+    user: &UserRow,
+    remember: bool,
+    client: &ClientInfo,
+) -> Result<Started, DbError> {
+    let public_id = crypto::random_token::<16>();
+    let successor_key = crypto::random_bytes::<32>();
+    let refresh_token = crypto::random_token::<32>();
+    db::write_transaction(conn, |conn| {
+        let session = db::sessions::insert(
+            conn,
+            &db::sessions::NewSession {
+                public_id: &public_id,
+                user_id: user.id,
+                successor_key: &successor_key,
+                remember,
+                created_at: now,
+                last_used_at: now,
+                expires_at: now.saturating_add(lifetimes.session_max_age),
+                first_ip: &client.ip,
+                first_user_agent: &client.user_agent,
+                last_ip: &client.ip,
+                last_user_agent: &client.user_agent,
+            },
+        )?;
+        db::refresh_tokens::insert(conn, session.id, &token_hash(&refresh_token), None, now)?;
+        db::users::set_last_login(conn, user.id, now)?;
+        events::record(
+            conn,
+            now,
+            EventKind::LoginSucceeded,
+            Some(user.id),
+            Some(session.id),
+            client,
+        )?;
+        Ok::<_, diesel::result::Error>(Started {
+            session,
+            refresh_token,
+        })
+    })
+    .map_err(DbError::from)
+}
+
+/// Ends a session by its public id on behalf of `user_id`, recording `event`. Returns false when
+/// it was not that user's active session.
+pub fn end_own(
+    conn: &mut Conn,
+    now: i64,
+    user_id: i64,
+    public_id: &str,
+    reason: EndReason,
+    event: EventKind,
+    client: &ClientInfo,
+) -> Result<bool, DbError> {
+    db::write_transaction(conn, |conn| {
+        let Some(session) = db::sessions::find_by_public_id(conn, public_id)? else {
+            return Ok(false);
+        };
+        if session.user_id != user_id || !db::sessions::end(conn, session.id, now, reason.as_str())?
+        {
+            return Ok(false);
+        }
+        events::record(conn, now, event, Some(user_id), Some(session.id), client)?;
+        Ok::<_, diesel::result::Error>(true)
+    })
+    .map_err(DbError::from)
+}

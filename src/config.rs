@@ -1,0 +1,362 @@
+//! Typed settings, read from Rocket's figment (`Rocket.toml` profiles) with `DOORMAN_<KEY>`
+//! environment overrides, and kept in managed state.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use rocket::figment::providers::{Env, Serialized};
+use rocket::figment::{Figment, Profile};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Signing algorithms doorman can be configured with; anything else is refused at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JwtAlgorithm {
+    HS256,
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl JwtAlgorithm {
+    pub fn is_symmetric(self) -> bool {
+        self == Self::HS256
+    }
+}
+
+/// A duration in whole seconds, written as a number of seconds or as `90s`, `15m`, `12h`, `7d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(into = "u64")]
+pub struct Secs(pub u64);
+
+impl Secs {
+    pub fn as_i64(self) -> i64 {
+        i64::try_from(self.0).unwrap_or(i64::MAX)
+    }
+}
+
+impl From<Secs> for u64 {
+    fn from(s: Secs) -> u64 {
+        s.0
+    }
+}
+
+impl fmt::Display for Secs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}s", self.0)
+    }
+}
+
+/// Parses `"900"`, `"90s"`, `"15m"`, `"12h"` or `"7d"`.
+pub fn parse_duration(text: &str) -> Result<Secs, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (use seconds or e.g. 90s, 15m, 7d)"))?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{text}` has an unknown unit (use s, m, h or d)")),
+    };
+    value
+        .checked_mul(factor)
+        .map(Secs)
+        .ok_or_else(|| format!("`{text}` is too long"))
+}
+
+impl<'de> Deserialize<'de> for Secs {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => Ok(Secs(n)),
+            Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// The settings as written; `Config::from_figment` checks them and fills in derived defaults.
+#[derive(Debug, Deserialize)]
+struct RawConfig {
+    #[serde(default = "defaults::data_dir")]
+    data_dir: PathBuf,
+    database_url: Option<String>,
+    #[serde(default = "defaults::access_ttl")]
+    access_ttl: Secs,
+    #[serde(default = "defaults::refresh_ttl")]
+    refresh_ttl: Secs,
+    #[serde(default = "defaults::session_max_age")]
+    session_max_age: Secs,
+    #[serde(default = "defaults::reuse_grace")]
+    reuse_grace: Secs,
+    #[serde(default = "defaults::jwt_algorithm")]
+    jwt_algorithm: JwtAlgorithm,
+    jwt_key_file: Option<PathBuf>,
+    #[serde(default)]
+    jwt_previous_keys: Vec<PathBuf>,
+    #[serde(default = "defaults::doorman")]
+    issuer: String,
+    #[serde(default = "defaults::doorman")]
+    audience: String,
+    #[serde(default = "defaults::yes")]
+    cookie_secure: bool,
+    #[serde(default = "defaults::bcrypt_cost")]
+    bcrypt_cost: u32,
+    #[serde(default = "defaults::yes")]
+    signup: bool,
+    #[serde(default = "defaults::login_max_failures")]
+    login_max_failures: u32,
+    #[serde(default = "defaults::login_window")]
+    login_window: Secs,
+    #[serde(default = "defaults::revocation_poll")]
+    revocation_poll: Secs,
+}
+
+mod defaults {
+    use super::{JwtAlgorithm, Secs};
+    use std::path::PathBuf;
+
+    pub fn data_dir() -> PathBuf {
+        PathBuf::from("data")
+    }
+    pub fn access_ttl() -> Secs {
+        Secs(15 * 60)
+    }
+    pub fn refresh_ttl() -> Secs {
+        Secs(7 * 86_400)
+    }
+    pub fn session_max_age() -> Secs {
+        Secs(30 * 86_400)
+    }
+    pub fn reuse_grace() -> Secs {
+        Secs(10)
+    }
+    pub fn jwt_algorithm() -> JwtAlgorithm {
+        JwtAlgorithm::HS256
+    }
+    pub fn doorman() -> String {
+        "doorman".into()
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn bcrypt_cost() -> u32 {
+        12
+    }
+    pub fn login_max_failures() -> u32 {
+        5
+    }
+    pub fn login_window() -> Secs {
+        Secs(15 * 60)
+    }
+    pub fn revocation_poll() -> Secs {
+        Secs(2)
+    }
+}
+
+/// Checked settings of one doorman instance.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub access_ttl: Secs,
+    pub refresh_ttl: Secs,
+    pub session_max_age: Secs,
+    pub reuse_grace: Secs,
+    pub jwt_algorithm: JwtAlgorithm,
+    /// `None`: the generated HS256 secret in `data_dir`.
+    pub jwt_key_file: Option<PathBuf>,
+    pub jwt_previous_keys: Vec<PathBuf>,
+    pub issuer: String,
+    pub audience: String,
+    pub cookie_secure: bool,
+    pub bcrypt_cost: u32,
+    pub signup: bool,
+    pub login_max_failures: u32,
+    pub login_window: Secs,
+    pub revocation_poll: Secs,
+}
+
+/// A setting that stops the start, with the key it belongs to.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "configuration error: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn invalid(key: &str, why: impl fmt::Display) -> ConfigError {
+    ConfigError(format!("`{key}`: {why}"))
+}
+
+/// Rocket's figment plus `DOORMAN_<KEY>` overrides: what `doorman` reads when it starts.
+pub fn figment() -> Figment {
+    rocket::Config::figment().merge(
+        Env::prefixed("DOORMAN_")
+            .ignore(&["ADMIN_PASSWORD"])
+            .global(),
+    )
+}
+
+/// Settings for tests and tools: Rocket's defaults with the given doorman values, no files read.
+pub fn figment_with<T: Serialize>(values: T) -> Figment {
+    Figment::from(rocket::Config::debug_default()).merge(Serialized::from(values, Profile::Global))
+}
+
+impl Config {
+    pub fn from_figment(figment: &Figment) -> Result<Config, ConfigError> {
+        let raw: RawConfig = figment.extract().map_err(|e| {
+            let key = e.path.join(".");
+            let mut message = e.kind.to_string();
+            if key.is_empty() {
+                ConfigError(message)
+            } else {
+                message = format!("`{key}`: {message}");
+                ConfigError(message)
+            }
+        })?;
+        raw.check()
+    }
+
+    /// HS256 secret file: configured, or generated in the data directory.
+    pub fn jwt_key_path(&self) -> PathBuf {
+        self.jwt_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("jwt-secret"))
+    }
+}
+
+impl RawConfig {
+    fn check(self) -> Result<Config, ConfigError> {
+        for (key, value) in [
+            ("access_ttl", self.access_ttl),
+            ("refresh_ttl", self.refresh_ttl),
+            ("session_max_age", self.session_max_age),
+            ("login_window", self.login_window),
+            ("revocation_poll", self.revocation_poll),
+        ] {
+            if value.0 == 0 {
+                return Err(invalid(key, "must be longer than 0 seconds"));
+            }
+            if value.0 > 10 * 365 * 86_400 {
+                return Err(invalid(key, "must be at most 10 years"));
+            }
+        }
+        if self.reuse_grace > Secs(300) {
+            return Err(invalid("reuse_grace", "must be at most 5 minutes"));
+        }
+        if self.access_ttl > self.session_max_age {
+            return Err(invalid(
+                "access_ttl",
+                "must not be longer than `session_max_age`",
+            ));
+        }
+        if !(4..=31).contains(&self.bcrypt_cost) {
+            return Err(invalid("bcrypt_cost", "must be between 4 and 31"));
+        }
+        if self.login_max_failures == 0 {
+            return Err(invalid("login_max_failures", "must be at least 1"));
+        }
+        if self.issuer.trim().is_empty() {
+            return Err(invalid("issuer", "must not be empty"));
+        }
+        if self.audience.trim().is_empty() {
+            return Err(invalid("audience", "must not be empty"));
+        }
+        if self.jwt_key_file.is_none() && !self.jwt_algorithm.is_symmetric() {
+            return Err(invalid(
+                "jwt_key_file",
+                "a PEM private key file is required for asymmetric algorithms",
+            ));
+        }
+        let database_url = match self.database_url {
+            Some(url) if url.trim().is_empty() => {
+                return Err(invalid("database_url", "must not be empty"));
+            }
+            Some(url) => url,
+            None => self
+                .data_dir
+                .join("doorman.sqlite3")
+                .to_string_lossy()
+                .into_owned(),
+        };
+        Ok(Config {
+            data_dir: self.data_dir,
+            database_url,
+            access_ttl: self.access_ttl,
+            refresh_ttl: self.refresh_ttl,
+            session_max_age: self.session_max_age,
+            reuse_grace: self.reuse_grace,
+            jwt_algorithm: self.jwt_algorithm,
+            jwt_key_file: self.jwt_key_file,
+            jwt_previous_keys: self.jwt_previous_keys,
+            issuer: self.issuer,
+            audience: self.audience,
+            cookie_secure: self.cookie_secure,
+            bcrypt_cost: self.bcrypt_cost,
+            signup: self.signup,
+            login_max_failures: self.login_max_failures,
+            login_window: self.login_window,
+            revocation_poll: self.revocation_poll,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_seconds_and_units() {
+        assert_eq!(parse_duration("900"), Ok(Secs(900)));
+        assert_eq!(parse_duration("90s"), Ok(Secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Secs(900)));
+        assert_eq!(parse_duration("2h"), Ok(Secs(7200)));
+        assert_eq!(parse_duration("7d"), Ok(Secs(604_800)));
+        assert!(parse_duration("15x").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("-5").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let err = Config::from_figment(&figment_with(serde_json::json!({"access_ttl": "soon"})))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("access_ttl"), "{err}");
+        let err = Config::from_figment(&figment_with(serde_json::json!({"bcrypt_cost": 2})))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bcrypt_cost"), "{err}");
+        let err = Config::from_figment(&figment_with(serde_json::json!({"jwt_algorithm": "none"})))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("jwt_algorithm"), "{err}");
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let config = Config::from_figment(&figment_with(serde_json::json!({}))).unwrap();
+        assert_eq!(config.access_ttl, Secs(900));
+        assert_eq!(config.refresh_ttl, Secs(604_800));
+        assert_eq!(config.session_max_age, Secs(2_592_000));
+        assert_eq!(config.reuse_grace, Secs(10));
+        assert_eq!(config.database_url, "data/doorman.sqlite3");
+        assert!(config.cookie_secure && config.signup);
+        assert_eq!(config.bcrypt_cost, 12);
+    }
+}

@@ -1,0 +1,85 @@
+//! Small, audited building blocks: randomness, hashing, MACs and encodings.
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// `N` bytes from the operating system's CSPRNG.
+///
+/// # Panics
+/// When the OS has no randomness to give, which leaves nothing safe to do.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+    bytes
+}
+
+/// A random URL-safe string carrying `N` bytes of entropy.
+pub fn random_token<const N: usize>() -> String {
+    b64url(&random_bytes::<N>())
+}
+
+pub fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+/// Decodes standard or URL-safe base64, with or without padding.
+pub fn b64_decode_any(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim().trim_end_matches('=');
+    let normalized: String = text
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    URL_SAFE_NO_PAD.decode(normalized).ok()
+}
+
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    // HMAC accepts keys of any length, so this cannot fail.
+    #[allow(clippy::expect_used)]
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_variants_decode_alike() {
+        let bytes = random_bytes::<33>();
+        let standard = b64(&bytes);
+        assert_eq!(b64_decode_any(&standard).as_deref(), Some(&bytes[..]));
+        assert_eq!(b64_decode_any(&b64url(&bytes)).as_deref(), Some(&bytes[..]));
+        assert_eq!(b64_decode_any("not base64!"), None);
+    }
+
+    #[test]
+    fn random_tokens_differ() {
+        assert_ne!(random_token::<32>(), random_token::<32>());
+        assert_eq!(random_token::<32>().len(), 43);
+    }
+}

@@ -1,0 +1,59 @@
+//! Queries of the `security_events` table.
+
+use diesel::prelude::*;
+
+use super::Conn;
+use super::schema::security_events;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = security_events)]
+pub struct EventRow {
+    pub id: i64,
+    pub created_at: i64,
+    pub user_id: Option<i64>,
+    pub session_id: Option<i64>,
+    pub kind: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub detail: Option<String>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = security_events)]
+pub struct NewEvent<'a> {
+    pub created_at: i64,
+    pub user_id: Option<i64>,
+    pub session_id: Option<i64>,
+    pub kind: &'a str,
+    pub ip: &'a str,
+    pub user_agent: &'a str,
+    pub detail: Option<&'a str>,
+}
+
+pub fn insert(conn: &mut Conn, event: &NewEvent<'_>) -> QueryResult<()> {
+    diesel::insert_into(security_events::table)
+        .values(event)
+        .execute(conn)
+        .map(drop)
+}
+
+/// A user's latest events, newest first.
+pub fn latest_for_user(conn: &mut Conn, user_id: i64, limit: i64) -> QueryResult<Vec<EventRow>> {
+    security_events::table
+        .filter(security_events::user_id.eq(user_id))
+        .order((
+            security_events::created_at.desc(),
+            security_events::id.desc(),
+        ))
+        .limit(limit)
+        .select(EventRow::as_select())
+        .load(conn)
+}
+
+/// Events of one kind for one session, for tests and audits.
+pub fn count_kind(conn: &mut Conn, kind: &str) -> QueryResult<i64> {
+    security_events::table
+        .filter(security_events::kind.eq(kind))
+        .count()
+        .get_result(conn)
+}

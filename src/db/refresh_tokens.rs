@@ -1,0 +1,73 @@
+//! Queries of the `refresh_tokens` table: hashes only, linked child to parent.
+
+use diesel::prelude::*;
+
+use super::Conn;
+use super::schema::refresh_tokens;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshTokenRow {
+    pub id: i64,
+    pub session_id: i64,
+    pub token_hash: Vec<u8>,
+    pub parent_id: Option<i64>,
+    pub created_at: i64,
+    pub used_at: Option<i64>,
+}
+
+pub fn insert(
+    conn: &mut Conn,
+    session_id: i64,
+    token_hash: &[u8],
+    parent_id: Option<i64>,
+    created_at: i64,
+) -> QueryResult<()> {
+    diesel::insert_into(refresh_tokens::table)
+        .values((
+            refresh_tokens::session_id.eq(session_id),
+            refresh_tokens::token_hash.eq(token_hash),
+            refresh_tokens::parent_id.eq(parent_id),
+            refresh_tokens::created_at.eq(created_at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn find_by_hash(conn: &mut Conn, token_hash: &[u8]) -> QueryResult<Option<RefreshTokenRow>> {
+    refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .select(RefreshTokenRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The token that replaced `parent_id`, if any.
+pub fn find_child(conn: &mut Conn, parent_id: i64) -> QueryResult<Option<RefreshTokenRow>> {
+    refresh_tokens::table
+        .filter(refresh_tokens::parent_id.eq(parent_id))
+        .select(RefreshTokenRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Marks a live token used; returns false when it was already used.
+pub fn mark_used(conn: &mut Conn, id: i64, at: i64) -> QueryResult<bool> {
+    diesel::update(
+        refresh_tokens::table
+            .find(id)
+            .filter(refresh_tokens::used_at.is_null()),
+    )
+    .set(refresh_tokens::used_at.eq(at))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// How many tokens of a session are still live (never used); one while the session is active.
+pub fn count_live(conn: &mut Conn, session_id: i64) -> QueryResult<i64> {
+    refresh_tokens::table
+        .filter(refresh_tokens::session_id.eq(session_id))
+        .filter(refresh_tokens::used_at.is_null())
+        .count()
+        .get_result(conn)
+}

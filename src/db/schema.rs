@@ -1,0 +1,63 @@
+// Written by hand to match migrations/; kept backend-neutral (BigInt ids and Unix-second times).
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        username_key -> Text,
+        password_hash -> Text,
+        role -> Text,
+        disabled -> Bool,
+        created_at -> BigInt,
+        last_login_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> BigInt,
+        public_id -> Text,
+        user_id -> BigInt,
+        successor_key -> Binary,
+        remember -> Bool,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+        expires_at -> BigInt,
+        first_ip -> Text,
+        first_user_agent -> Text,
+        last_ip -> Text,
+        last_user_agent -> Text,
+        ended_at -> Nullable<BigInt>,
+        end_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> BigInt,
+        session_id -> BigInt,
+        token_hash -> Binary,
+        parent_id -> Nullable<BigInt>,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    security_events (id) {
+        id -> BigInt,
+        created_at -> BigInt,
+        user_id -> Nullable<BigInt>,
+        session_id -> Nullable<BigInt>,
+        kind -> Text,
+        ip -> Text,
+        user_agent -> Text,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(security_events -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, security_events);

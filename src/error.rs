@@ -1,0 +1,89 @@
+//! Errors of the web layer, turned into an HTML page or a JSON body in this one place.
+
+use rocket::http::{Header, Status};
+use rocket::request::Request;
+use rocket::response::{self, Responder};
+use rocket::serde::json::Json;
+use serde_json::json;
+
+use crate::db::DbError;
+use crate::views::Page;
+
+/// A message for the error page, left by a guard that refused the request.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorNote(pub &'static str);
+
+/// Why a request could not be served.
+#[derive(Debug)]
+pub enum AppError {
+    Db(DbError),
+    /// Every password-hashing slot stayed busy: the server is overloaded with logins.
+    Busy,
+    NotFound,
+}
+
+impl From<DbError> for AppError {
+    fn from(e: DbError) -> Self {
+        AppError::Db(e)
+    }
+}
+
+impl AppError {
+    fn status(&self) -> Status {
+        match self {
+            AppError::Db(DbError::Unavailable(_)) | AppError::Busy => Status::ServiceUnavailable,
+            AppError::Db(DbError::Query(_)) => Status::InternalServerError,
+            AppError::NotFound => Status::NotFound,
+        }
+    }
+}
+
+/// The sentence and the machine-readable code shown for a status.
+pub fn describe(status: Status) -> (&'static str, &'static str) {
+    match status.code {
+        400 => ("The request could not be understood.", "invalid_input"),
+        401 => ("Sign in to continue.", "missing_token"),
+        403 => ("You do not have access to this page.", "insufficient_role"),
+        404 => ("There is nothing at this address.", "not_found"),
+        413 => ("What was sent is too large.", "invalid_input"),
+        422 => ("The form was incomplete or malformed.", "invalid_input"),
+        503 => (
+            "doorman cannot reach its database or is overloaded right now. Try again in a moment.",
+            "unavailable",
+        ),
+        _ => ("Something went wrong on our side.", "internal_error"),
+    }
+}
+
+/// The response for an error status: JSON under `/api`, an HTML page elsewhere.
+pub fn error_response(req: &Request<'_>, status: Status) -> response::Result<'static> {
+    let note = req.local_cache(|| ErrorNote("")).0;
+    let (sentence, code) = describe(status);
+    let message = if note.is_empty() { sentence } else { note };
+    let mut response = if req.uri().path().starts_with("/api") {
+        Json(json!({ "error": message, "code": code })).respond_to(req)?
+    } else {
+        Page::of(req)
+            .render(
+                "error",
+                json!({ "status": status.code, "reason": status.reason().unwrap_or("Error"), "message": message }),
+            )
+            .respond_to(req)?
+    };
+    response.set_status(status);
+    if status == Status::ServiceUnavailable {
+        response.set_header(Header::new("Retry-After", "5"));
+    }
+    Ok(response)
+}
+
+impl<'r> Responder<'r, 'static> for AppError {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        match &self {
+            AppError::Db(e) => rocket::error!("{e}"),
+            AppError::Busy => rocket::warn!("password hashing queue full"),
+            AppError::NotFound => {}
+        }
+        error_response(req, self.status())
+    }
+}

@@ -1,0 +1,94 @@
+//! Security events: what happened to an account, recorded for its owner and for admins.
+
+use crate::client::ClientInfo;
+use crate::db::{self, Conn};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    LoginSucceeded,
+    LoginFailed,
+    LoginThrottled,
+    Logout,
+    SessionRevoked,
+    RefreshTokenReuse,
+    PasswordChanged,
+    RoleChanged,
+    UserDisabled,
+    UserEnabled,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 10] = [
+        EventKind::LoginSucceeded,
+        EventKind::LoginFailed,
+        EventKind::LoginThrottled,
+        EventKind::Logout,
+        EventKind::SessionRevoked,
+        EventKind::RefreshTokenReuse,
+        EventKind::PasswordChanged,
+        EventKind::RoleChanged,
+        EventKind::UserDisabled,
+        EventKind::UserEnabled,
+    ];
+
+    /// The stored kind name, as the spec lists it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::LoginSucceeded => "login_succeeded",
+            EventKind::LoginFailed => "login_failed",
+            EventKind::LoginThrottled => "login_throttled",
+            EventKind::Logout => "logout",
+            EventKind::SessionRevoked => "session_revoked",
+            EventKind::RefreshTokenReuse => "refresh_token_reuse",
+            EventKind::PasswordChanged => "password_changed",
+            EventKind::RoleChanged => "role_changed",
+            EventKind::UserDisabled => "user_disabled",
+            EventKind::UserEnabled => "user_enabled",
+        }
+    }
+
+    /// The kind in words, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            EventKind::LoginSucceeded => "Signed in",
+            EventKind::LoginFailed => "Failed sign-in attempt",
+            EventKind::LoginThrottled => "Sign-in blocked after too many failures",
+            EventKind::Logout => "Signed out",
+            EventKind::SessionRevoked => "Session ended by a user or an admin",
+            EventKind::RefreshTokenReuse => {
+                "A used sign-in token came back: the session was ended as possibly stolen"
+            }
+            EventKind::PasswordChanged => "Password changed",
+            EventKind::RoleChanged => "Role changed",
+            EventKind::UserDisabled => "Account disabled",
+            EventKind::UserEnabled => "Account enabled",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// Records one event at `now`.
+pub fn record(
+    conn: &mut Conn,
+    now: i64,
+    kind: EventKind,
+    user_id: Option<i64>,
+    session_id: Option<i64>,
+    client: &ClientInfo,
+) -> diesel::QueryResult<()> {
+    db::events::insert(
+        conn,
+        &db::events::NewEvent {
+            created_at: now,
+            user_id,
+            session_id,
+            kind: kind.as_str(),
+            ip: &client.ip,
+            user_agent: &client.user_agent,
+            detail: None,
+        },
+    )
+}

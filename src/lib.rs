@@ -1,0 +1,108 @@
+//! doorman: sign-in for web apps with JWT access cookies and rotating refresh tokens.
+//!
+//! [`rocket`] builds the app from its configuration; tests call [`build`] with their own figment
+//! and clock.
+
+pub mod accounts;
+pub mod auth;
+pub mod client;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod routes;
+pub mod views;
+pub mod web;
+
+use std::sync::Arc;
+
+use rocket::fairing::AdHoc;
+use rocket::figment::Figment;
+use rocket::fs::{FileServer, relative};
+use rocket::{Build, Rocket};
+
+use crate::auth::cookies::CookiePolicy;
+use crate::auth::fairing::SilentRefresh;
+use crate::auth::keys::SigningKeys;
+use crate::auth::passwords::PasswordHasher;
+use crate::auth::session::Lifetimes;
+use crate::auth::tokens::TokenService;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::db::Db;
+
+/// The app as `doorman serve` runs it: `Rocket.toml` and `DOORMAN_*` settings, the system clock.
+pub fn rocket() -> Rocket<Build> {
+    build(config::figment(), Arc::new(SystemClock))
+}
+
+/// The app from the given settings and clock.
+pub fn build(figment: Figment, clock: SharedClock) -> Rocket<Build> {
+    rocket::custom(figment)
+        .attach(AdHoc::try_on_ignite("doorman", move |rocket| async move {
+            match start(&rocket, clock) {
+                Ok(state) => Ok(state.manage(rocket)),
+                Err(why) => {
+                    rocket::error!("{why}");
+                    eprintln!("doorman: {why}");
+                    Err(rocket)
+                }
+            }
+        }))
+        .attach(web::templates::fairing())
+        .attach(web::headers::shield())
+        .attach(web::headers::SecurityHeaders)
+        .attach(SilentRefresh)
+        .mount("/", routes::html())
+        .mount("/static", FileServer::from(relative!("static")))
+        .register("/", routes::catchers::html())
+}
+
+/// Everything an instance keeps in managed state.
+struct AppState {
+    config: Config,
+    db: Db,
+    tokens: TokenService,
+    hasher: PasswordHasher,
+    clock: SharedClock,
+}
+
+impl AppState {
+    fn manage(self, rocket: Rocket<Build>) -> Rocket<Build> {
+        rocket
+            .manage(Lifetimes::from(&self.config))
+            .manage(CookiePolicy::from(&self.config))
+            .manage(self.db)
+            .manage(self.tokens)
+            .manage(self.hasher)
+            .manage(self.clock)
+            .manage(self.config)
+    }
+}
+
+/// Reads the settings, opens and migrates the database, loads the keys and creates the first
+/// admin. Any failure stops the start with a message.
+fn start(rocket: &Rocket<Build>, clock: SharedClock) -> Result<AppState, String> {
+    let config = Config::from_figment(rocket.figment()).map_err(|e| e.to_string())?;
+    let db = Db::open(&config.database_url).map_err(|e| e.to_string())?;
+    let keys = SigningKeys::load(&config).map_err(|e| format!("configuration error: {e}"))?;
+    let admin_password = std::env::var("DOORMAN_ADMIN_PASSWORD").ok();
+    let mut conn = db.conn().map_err(|e| e.to_string())?;
+    let generated =
+        accounts::ensure_admin(&mut conn, clock.now(), config.bcrypt_cost, admin_password)?;
+    if let Some(password) = generated {
+        // Printed once, whatever the log level: there is no other way to learn it.
+        println!("doorman: created user `admin` with password: {password}");
+    }
+    let hasher = PasswordHasher::new(config.bcrypt_cost).map_err(|e| e.to_string())?;
+    let tokens = TokenService::new(keys, config.issuer.clone(), config.audience.clone());
+    Ok(AppState {
+        config,
+        db,
+        tokens,
+        hasher,
+        clock,
+    })
+}

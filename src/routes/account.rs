@@ -1,0 +1,327 @@
+//! Signing in, signing up and signing out.
+
+use rocket::form::FromForm;
+use rocket::http::uri::Origin;
+use rocket::http::{CookieJar, Status};
+use rocket::request::{FromRequest, Outcome};
+use rocket::response::Redirect;
+use rocket::{Either, Request, State, get, post, uri};
+use rocket_dyn_templates::Template;
+use serde_json::json;
+
+use crate::accounts::{
+    Accounts, LoginError, NewAccount, SignedInSession, SignupError, SignupErrors,
+};
+use crate::auth::cookies::{CookiePolicy, Notice};
+use crate::auth::csrf::{self, Checked, CsrfForm};
+use crate::auth::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use crate::auth::session::{self, EndReason};
+use crate::auth::tokens::TokenService;
+use crate::auth::{SignedIn, Viewer};
+use crate::client::ClientInfo;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::AppError;
+use crate::events::EventKind;
+use crate::views::Page;
+
+type PageResult = Result<Either<Redirect, (Status, Template)>, AppError>;
+
+/// `next` if it is a path on this site (not `//host`, `/\host` or anything a browser would read
+/// as another origin), else `None`.
+pub fn local_path(next: &str) -> Option<Origin<'static>> {
+    let mut chars = next.chars();
+    let local = chars.next() == Some('/')
+        && !matches!(chars.next(), Some('/' | '\\'))
+        && next.len() <= 2048
+        && !next
+            .chars()
+            .any(|c| c == '\\' || c.is_control() || c.is_whitespace());
+    if !local {
+        return None;
+    }
+    Origin::parse_owned(next.to_owned()).ok()
+}
+
+fn after_login(next: Option<&str>) -> Redirect {
+    Redirect::to(
+        next.and_then(local_path)
+            .map_or_else(|| "/profile".to_owned(), |o| o.to_string()),
+    )
+}
+
+/// The sign-in desk: renders the pre-login forms and hands out session cookies.
+pub struct Desk<'r> {
+    page: Page,
+    jar: &'r CookieJar<'r>,
+    policy: &'r CookiePolicy,
+    tokens: &'r TokenService,
+    config: &'r Config,
+    clock: &'r SharedClock,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Desk<'r> {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        let rocket = req.rocket();
+        let (Some(policy), Some(tokens), Some(config), Some(clock)) = (
+            rocket.state::<CookiePolicy>(),
+            rocket.state::<TokenService>(),
+            rocket.state::<Config>(),
+            rocket.state::<SharedClock>(),
+        ) else {
+            return Outcome::Error((Status::InternalServerError, ()));
+        };
+        Outcome::Success(Desk {
+            page: Page::of(req),
+            jar: req.cookies(),
+            policy,
+            tokens,
+            config,
+            clock,
+        })
+    }
+}
+
+impl Desk<'_> {
+    /// The CSRF token for forms shown before login, bound to this browser's CSRF cookie.
+    fn browser_csrf(&self) -> String {
+        let cookie = csrf::browser_cookie(self.jar, self.policy);
+        csrf::token(
+            &self.tokens.keys().derived_secret,
+            &csrf::Binding::Browser(&cookie),
+        )
+    }
+
+    fn login_form(&self, username: &str, next: Option<&str>, error: Option<&str>) -> Template {
+        self.page.render(
+            "login",
+            json!({
+                "csrf_token": self.browser_csrf(),
+                "username": username,
+                "next": next.and_then(local_path).map(|o| o.to_string()),
+                "error": error,
+                "signup_open": self.config.signup,
+            }),
+        )
+    }
+
+    fn signup_form(&self, username: &str, errors: &SignupErrors) -> Template {
+        self.page.render(
+            "signup",
+            json!({
+                "csrf_token": self.browser_csrf(),
+                "username": username,
+                "errors": errors,
+                "min_password": MIN_PASSWORD_CHARS,
+                "max_password": MAX_PASSWORD_CHARS,
+            }),
+        )
+    }
+
+    /// Sets the cookies of a freshly started session.
+    fn sign_in(&self, accounts: &Accounts<'_>, now: i64, signed_in: SignedInSession) {
+        let session = &signed_in.started.session;
+        let claims = self.tokens.issue(
+            signed_in.user.id,
+            &session.public_id,
+            &signed_in.user.role,
+            now,
+            accounts.lifetimes.access_expiry(now, session),
+        );
+        self.policy.set_session(
+            self.jar,
+            self.tokens.sign(&claims),
+            signed_in.started.refresh_token,
+            session.remember,
+        );
+    }
+}
+
+#[get("/login?<next>")]
+pub fn login_page(
+    viewer: Viewer,
+    next: Option<&str>,
+    desk: Desk<'_>,
+) -> Either<Redirect, Template> {
+    if viewer.0.is_some() {
+        return Either::Left(after_login(next));
+    }
+    Either::Right(desk.login_form("", next, None))
+}
+
+#[derive(FromForm)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    remember: bool,
+    next: Option<String>,
+    csrf_token: String,
+}
+
+impl CsrfForm for LoginForm {
+    const BEFORE_LOGIN: bool = true;
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+#[post("/login", data = "<form>")]
+pub async fn login(
+    form: Checked<LoginForm>,
+    client: ClientInfo,
+    accounts: Accounts<'_>,
+    desk: Desk<'_>,
+) -> PageResult {
+    let form = form.0;
+    let now = desk.clock.now();
+    let outcome = accounts
+        .login(now, &form.username, &form.password, form.remember, client)
+        .await;
+    let message = match outcome {
+        Ok(signed_in) => {
+            desk.sign_in(&accounts, now, signed_in);
+            return Ok(Either::Left(after_login(form.next.as_deref())));
+        }
+        Err(LoginError::InvalidCredentials) => "The username or password is not right.",
+        Err(LoginError::Disabled) => {
+            let page = desk.page.render(
+                "error",
+                json!({
+                    "status": 403,
+                    "reason": "Account disabled",
+                    "message": "This account is disabled. Ask an administrator to enable it.",
+                }),
+            );
+            return Ok(Either::Right((Status::Forbidden, page)));
+        }
+        Err(LoginError::Busy) => return Err(AppError::Busy),
+        Err(LoginError::Db(e)) => return Err(AppError::Db(e)),
+    };
+    let template = desk.login_form(&form.username, form.next.as_deref(), Some(message));
+    Ok(Either::Right((Status::Unauthorized, template)))
+}
+
+#[get("/signup")]
+pub fn signup_page(viewer: Viewer, desk: Desk<'_>) -> Result<Either<Redirect, Template>, AppError> {
+    if !desk.config.signup {
+        return Err(AppError::NotFound);
+    }
+    if viewer.0.is_some() {
+        return Ok(Either::Left(Redirect::to(uri!("/profile"))));
+    }
+    Ok(Either::Right(
+        desk.signup_form("", &SignupErrors::default()),
+    ))
+}
+
+#[derive(FromForm)]
+pub struct SignupForm {
+    username: String,
+    password: String,
+    password_confirm: String,
+    csrf_token: String,
+}
+
+impl CsrfForm for SignupForm {
+    const BEFORE_LOGIN: bool = true;
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+#[post("/signup", data = "<form>")]
+pub async fn signup(
+    form: Checked<SignupForm>,
+    client: ClientInfo,
+    accounts: Accounts<'_>,
+    desk: Desk<'_>,
+) -> PageResult {
+    if !desk.config.signup {
+        return Err(AppError::NotFound);
+    }
+    let form = form.0;
+    let now = desk.clock.now();
+    let account = NewAccount {
+        username: &form.username,
+        password: &form.password,
+        password_confirm: &form.password_confirm,
+    };
+    match accounts.signup(now, account, client).await {
+        Ok(signed_in) => {
+            desk.sign_in(&accounts, now, signed_in);
+            desk.policy.set_notice(desk.jar, Notice::Welcome);
+            Ok(Either::Left(Redirect::to(uri!("/profile"))))
+        }
+        Err(SignupError::Invalid(errors)) => {
+            let template = desk.signup_form(&form.username, &errors);
+            Ok(Either::Right((Status::UnprocessableEntity, template)))
+        }
+        Err(SignupError::Busy) => Err(AppError::Busy),
+        Err(SignupError::Db(e)) => Err(AppError::Db(e)),
+    }
+}
+
+/// A form with nothing but its CSRF token (sign out, and other one-button actions).
+#[derive(FromForm)]
+pub struct ButtonForm {
+    csrf_token: String,
+}
+
+impl CsrfForm for ButtonForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+#[post("/logout", data = "<_form>")]
+pub async fn logout(
+    user: SignedIn,
+    _form: Checked<ButtonForm>,
+    client: ClientInfo,
+    db: &State<Db>,
+    desk: Desk<'_>,
+) -> Result<Redirect, AppError> {
+    let now = desk.clock.now();
+    let (user_id, sid) = (user.user_id(), user.sid().to_owned());
+    db.run(move |conn| {
+        session::end_own(
+            conn,
+            now,
+            user_id,
+            &sid,
+            EndReason::Logout,
+            EventKind::Logout,
+            &client,
+        )
+    })
+    .await?;
+    desk.policy.clear_session(desk.jar);
+    desk.policy.set_notice(desk.jar, Notice::SignedOut);
+    Ok(Redirect::to(uri!("/login")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        assert!(local_path("/profile").is_some());
+        assert!(local_path("/sessions?page=2").is_some());
+        for hostile in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "evil.example",
+            "/\t/evil.example",
+            "/ok\\..\\x",
+            "",
+        ] {
+            assert!(local_path(hostile).is_none(), "{hostile:?}");
+        }
+    }
+}

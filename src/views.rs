@@ -1,0 +1,85 @@
+//! What every page's template gets: the navigation for the viewer, the CSRF token of the
+//! session, and the one-time message of a post/redirect/get.
+
+use std::convert::Infallible;
+
+use rocket::Request;
+use rocket::request::{FromRequest, Outcome};
+use rocket_dyn_templates::Template;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::auth::cookies::CookiePolicy;
+use crate::auth::csrf;
+use crate::auth::fairing::AuthState;
+use crate::auth::tokens::TokenService;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Nav {
+    pub signed_in: bool,
+    pub is_admin: bool,
+    /// The session's CSRF token, for the sign-out button and every signed-in form.
+    pub csrf_token: Option<String>,
+    pub flash: Option<Flash>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Flash {
+    pub kind: String,
+    pub message: String,
+}
+
+/// The common part of a page, gathered from the request.
+pub struct Page {
+    pub nav: Nav,
+}
+
+impl Page {
+    pub fn of(req: &Request<'_>) -> Page {
+        let claims = match AuthState::of(req) {
+            AuthState::SignedIn(claims) => Some(claims),
+            _ => None,
+        };
+        let csrf_token = claims
+            .zip(req.rocket().state::<TokenService>())
+            .map(|(c, tokens)| {
+                csrf::token(
+                    &tokens.keys().derived_secret,
+                    &csrf::Binding::Session(&c.sid),
+                )
+            });
+        let flash = req
+            .rocket()
+            .state::<CookiePolicy>()
+            .and_then(|policy| policy.take_notice(req.cookies()))
+            .map(|notice| Flash {
+                kind: notice.kind().to_owned(),
+                message: notice.message().to_owned(),
+            });
+        Page {
+            nav: Nav {
+                signed_in: claims.is_some(),
+                is_admin: claims.is_some_and(|c| c.role == "admin"),
+                csrf_token,
+                flash,
+            },
+        }
+    }
+
+    /// Renders `name` with `context` (a JSON object) plus `nav`.
+    pub fn render(&self, name: &'static str, mut context: Value) -> Template {
+        if let Value::Object(map) = &mut context {
+            map.insert("nav".into(), json!(self.nav));
+        }
+        Template::render(name, context)
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Page {
+    type Error = Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Infallible> {
+        Outcome::Success(Page::of(req))
+    }
+}

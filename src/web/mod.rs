@@ -1,0 +1,4 @@
+//! HTTP concerns that are not authentication: security headers and templates.
+
+pub mod headers;
+pub mod templates;
