@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod events;
+mod fsutil;
 pub mod routes;
 pub mod views;
 pub mod web;

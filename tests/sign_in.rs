@@ -552,3 +552,33 @@ fn a_short_configured_secret_stops_the_start() {
     let err = rocket::local::blocking::Client::untracked(rocket).err();
     assert!(err.is_some_and(|e| e.kind().to_string().contains("fairing")));
 }
+
+#[test]
+fn a_database_that_cannot_be_migrated_stops_the_start_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("doorman.sqlite3"),
+        b"this is not a database",
+    )
+    .unwrap();
+    let clock = doorman::clock::ManualClock::starting_now();
+    let err = rocket::local::blocking::Client::untracked(app(&dir, json!({}), &clock)).err();
+    assert!(err.is_some_and(|e| e.kind().to_string().contains("fairing")));
+}
+
+#[test]
+fn first_start_keeps_its_secrets_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh");
+    let clock = doorman::clock::ManualClock::starting_now();
+    let client =
+        rocket::local::blocking::Client::untracked(app(&dir, json!({ "data_dir": data }), &clock))
+            .unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data.join("jwt-secret")), 0o600);
+    assert_eq!(mode(&data), 0o700);
+    let secret = std::fs::read_to_string(data.join("jwt-secret")).unwrap();
+    assert_eq!(doorman::crypto::b64_decode_any(&secret).unwrap().len(), 32);
+    drop(client);
+}

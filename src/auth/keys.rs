@@ -163,7 +163,7 @@ fn load_or_generate_secret(path: &Path) -> Result<Vec<u8>, KeyError> {
         Err(_) => {}
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|e| key_error(dir, &e))?;
+        crate::fsutil::create_private_dir(dir).map_err(|e| key_error(dir, &e))?;
     }
     let encoded = crypto::b64(&crypto::random_bytes::<MIN_SECRET_BYTES>());
     let mut file = match fs::OpenOptions::new()

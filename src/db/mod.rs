@@ -76,7 +76,7 @@ impl Db {
     pub fn open(url: &str) -> Result<Db, DbError> {
         let path = std::path::Path::new(url);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
+            crate::fsutil::create_private_dir(dir).map_err(|e| {
                 DbError::Unavailable(format!("cannot create `{}`: {e}", dir.display()))
             })?;
         }
