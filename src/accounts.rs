@@ -6,7 +6,10 @@ use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome};
 
 use crate::auth::passwords::{self, HashError, MAX_PASSWORD_CHARS, PasswordHasher};
-use crate::auth::session::{self, Lifetimes, Started};
+use std::sync::Arc;
+
+use crate::auth::session::{self, EndReason, Lifetimes, Started};
+use crate::auth::throttle::{Subjects, ThrottlePolicy};
 use crate::client::ClientInfo;
 use crate::crypto;
 use crate::db::{self, Db, DbError, users::UserRow};
@@ -27,6 +30,12 @@ impl Role {
             Role::Admin => "admin",
             Role::User => "user",
         }
+    }
+
+    pub fn parse(name: &str) -> Option<Role> {
+        [Role::Admin, Role::User]
+            .into_iter()
+            .find(|r| r.as_str() == name)
     }
 }
 
@@ -54,6 +63,10 @@ pub enum LoginError {
     InvalidCredentials,
     /// The right password for a disabled account.
     Disabled,
+    /// Too many failures for this account or address within `login_window`.
+    Throttled {
+        retry_after: i64,
+    },
     Busy,
     Db(DbError),
 }
@@ -75,6 +88,30 @@ impl From<HashError> for LoginError {
     }
 }
 
+#[derive(Debug)]
+pub enum PasswordChangeError {
+    WrongCurrent,
+    Weak(String),
+    Busy,
+    Db(DbError),
+}
+
+impl From<DbError> for PasswordChangeError {
+    fn from(e: DbError) -> Self {
+        PasswordChangeError::Db(e)
+    }
+}
+
+impl From<HashError> for PasswordChangeError {
+    fn from(e: HashError) -> Self {
+        match LoginError::from(e) {
+            LoginError::Busy => PasswordChangeError::Busy,
+            LoginError::Db(e) => PasswordChangeError::Db(e),
+            _ => PasswordChangeError::Busy,
+        }
+    }
+}
+
 /// A session started by a login or a signup.
 #[derive(Debug)]
 pub struct SignedInSession {
@@ -87,6 +124,7 @@ pub struct Accounts<'a> {
     pub db: &'a Db,
     pub hasher: &'a PasswordHasher,
     pub lifetimes: Lifetimes,
+    pub throttle: ThrottlePolicy,
 }
 
 #[rocket::async_trait]
@@ -99,12 +137,16 @@ impl<'r> FromRequest<'r> for Accounts<'r> {
             rocket.state::<Db>(),
             rocket.state::<PasswordHasher>(),
             rocket.state::<Lifetimes>(),
+            rocket.state::<ThrottlePolicy>(),
         ) {
-            (Some(db), Some(hasher), Some(lifetimes)) => Outcome::Success(Accounts {
-                db,
-                hasher,
-                lifetimes: *lifetimes,
-            }),
+            (Some(db), Some(hasher), Some(lifetimes), Some(throttle)) => {
+                Outcome::Success(Accounts {
+                    db,
+                    hasher,
+                    lifetimes: *lifetimes,
+                    throttle: *throttle,
+                })
+            }
             _ => Outcome::Error((Status::InternalServerError, ())),
         }
     }
@@ -141,6 +183,7 @@ impl From<DbError> for SignupError {
 impl Accounts<'_> {
     /// Checks a username and password and starts a new session. Unknown users cost one bcrypt
     /// verification too, so the answer and its timing say nothing about which names exist.
+    /// Accounts and addresses that used up their failures are refused before any hashing.
     pub async fn login(
         &self,
         now: i64,
@@ -149,22 +192,42 @@ impl Accounts<'_> {
         remember: bool,
         client: ClientInfo,
     ) -> Result<SignedInSession, LoginError> {
-        let (db, hasher, lifetimes) = (self.db, self.hasher, self.lifetimes);
+        let (db, hasher, lifetimes, throttle) =
+            (self.db, self.hasher, self.lifetimes, self.throttle);
+        let subjects = Arc::new(Subjects::new(username, &client.ip));
         let name = username.to_owned();
-        let user = if check_username(username).is_ok() {
-            db.run(move |conn| db::users::find_by_name(conn, &name).map_err(DbError::from))
-                .await?
-        } else {
-            None
+        let lookup = {
+            let (subjects, client) = (subjects.clone(), client.clone());
+            db.run(move |conn| {
+                let user = if check_username(&name).is_ok() {
+                    db::users::find_by_name(conn, &name)?
+                } else {
+                    None
+                };
+                let wait = throttle.retry_after(conn, now, &subjects)?;
+                if wait.is_some() {
+                    let user_id = user.as_ref().map(|u| u.id);
+                    events::record(conn, now, EventKind::LoginThrottled, user_id, None, &client)?;
+                }
+                Ok::<_, DbError>((user, wait))
+            })
+            .await?
         };
+        let (user, wait) = lookup;
+        if let Some(retry_after) = wait {
+            return Err(LoginError::Throttled { retry_after });
+        }
         let plausible = password.chars().count() <= MAX_PASSWORD_CHARS;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         let matches = plausible && hasher.verify(password.to_owned(), hash).await?;
         let user_id = user.as_ref().map(|u| u.id);
         let Some(user) = user.filter(|_| matches) else {
             db.run(move |conn| {
-                events::record(conn, now, EventKind::LoginFailed, user_id, None, &client)
-                    .map_err(DbError::from)
+                db::write_transaction(conn, |conn| {
+                    throttle.record_failure(conn, now, &subjects)?;
+                    events::record(conn, now, EventKind::LoginFailed, user_id, None, &client)
+                })
+                .map_err(DbError::from)
             })
             .await?;
             return Err(LoginError::InvalidCredentials);
@@ -172,15 +235,71 @@ impl Accounts<'_> {
         if user.disabled {
             return Err(LoginError::Disabled);
         }
-        let started = db
+        let (started, user) = db
             .run(move |conn| {
+                ThrottlePolicy::record_success(conn, &subjects).map_err(DbError::from)?;
                 session::start(conn, now, &lifetimes, &user, remember, &client).map(|s| (s, user))
             })
             .await?;
-        Ok(SignedInSession {
-            user: started.1,
-            started: started.0,
-        })
+        Ok(SignedInSession { user, started })
+    }
+
+    /// Changes the password of `user_id` after checking the current one, and ends every other
+    /// session. Returns the public ids of the sessions it ended.
+    pub async fn change_password(
+        &self,
+        now: i64,
+        user_id: i64,
+        current_sid: &str,
+        current_password: &str,
+        new_password: &str,
+        client: ClientInfo,
+    ) -> Result<Vec<String>, PasswordChangeError> {
+        let db = self.db;
+        let user = db
+            .run(move |conn| db::users::find(conn, user_id).map_err(DbError::from))
+            .await?
+            .ok_or(PasswordChangeError::WrongCurrent)?;
+        let plausible = current_password.chars().count() <= MAX_PASSWORD_CHARS;
+        let matches = plausible
+            && self
+                .hasher
+                .verify(current_password.to_owned(), Some(user.password_hash))
+                .await?;
+        if !matches {
+            return Err(PasswordChangeError::WrongCurrent);
+        }
+        passwords::check_new_password(new_password).map_err(PasswordChangeError::Weak)?;
+        let hash = self.hasher.hash(new_password.to_owned()).await?;
+        let keep = current_sid.to_owned();
+        let ended = db
+            .run(move |conn| {
+                db::write_transaction(conn, |conn| {
+                    db::users::set_password_hash(conn, user_id, &hash)?;
+                    let current = db::sessions::find_by_public_id(conn, &keep)?.map(|s| s.id);
+                    events::record(
+                        conn,
+                        now,
+                        EventKind::PasswordChanged,
+                        Some(user_id),
+                        current,
+                        &client,
+                    )?;
+                    session::end_all_except_in(
+                        conn,
+                        now,
+                        user_id,
+                        Some(&keep),
+                        EndReason::PasswordChanged,
+                        EventKind::SessionRevoked,
+                        &client,
+                        Some("password changed"),
+                    )
+                })
+                .map_err(DbError::from)
+            })
+            .await?;
+        Ok(ended)
     }
 
     /// Creates a user with the `user` role and signs them in.

@@ -20,6 +20,8 @@ pub enum AppError {
     /// Every password-hashing slot stayed busy: the server is overloaded with logins.
     Busy,
     NotFound,
+    /// Input that passed parsing but makes no sense (422, with the sentence).
+    Invalid(&'static str),
 }
 
 impl From<DbError> for AppError {
@@ -34,6 +36,7 @@ impl AppError {
             AppError::Db(DbError::Unavailable(_)) | AppError::Busy => Status::ServiceUnavailable,
             AppError::Db(DbError::Query(_)) => Status::InternalServerError,
             AppError::NotFound => Status::NotFound,
+            AppError::Invalid(_) => Status::UnprocessableEntity,
         }
     }
 }
@@ -47,6 +50,10 @@ pub fn describe(status: Status) -> (&'static str, &'static str) {
         404 => ("There is nothing at this address.", "not_found"),
         413 => ("What was sent is too large.", "invalid_input"),
         422 => ("The form was incomplete or malformed.", "invalid_input"),
+        429 => (
+            "Too many failed sign-ins. Try again later.",
+            "too_many_attempts",
+        ),
         503 => (
             "doorman cannot reach its database or is overloaded right now. Try again in a moment.",
             "unavailable",
@@ -77,12 +84,28 @@ pub fn error_response(req: &Request<'_>, status: Status) -> response::Result<'st
     Ok(response)
 }
 
+/// A response with `Retry-After` in seconds when there is one (429 answers).
+pub struct RetryAfter<R>(pub Option<i64>, pub R);
+
+impl<'r, R: Responder<'r, 'static>> Responder<'r, 'static> for RetryAfter<R> {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = self.1.respond_to(req)?;
+        if let Some(seconds) = self.0 {
+            response.set_header(Header::new("Retry-After", seconds.to_string()));
+        }
+        Ok(response)
+    }
+}
+
 impl<'r> Responder<'r, 'static> for AppError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         match &self {
             AppError::Db(e) => rocket::error!("{e}"),
             AppError::Busy => rocket::warn!("password hashing queue full"),
             AppError::NotFound => {}
+            AppError::Invalid(why) => {
+                req.local_cache(|| ErrorNote(why));
+            }
         }
         error_response(req, self.status())
     }

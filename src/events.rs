@@ -79,6 +79,19 @@ pub fn record(
     session_id: Option<i64>,
     client: &ClientInfo,
 ) -> diesel::QueryResult<()> {
+    record_with(conn, now, kind, user_id, session_id, client, None)
+}
+
+/// Records one event with a note for people (who did it, what changed).
+pub fn record_with(
+    conn: &mut Conn,
+    now: i64,
+    kind: EventKind,
+    user_id: Option<i64>,
+    session_id: Option<i64>,
+    client: &ClientInfo,
+    detail: Option<&str>,
+) -> diesel::QueryResult<()> {
     db::events::insert(
         conn,
         &db::events::NewEvent {
@@ -88,7 +101,7 @@ pub fn record(
             kind: kind.as_str(),
             ip: &client.ip,
             user_agent: &client.user_agent,
-            detail: None,
+            detail,
         },
     )
 }

@@ -4,12 +4,14 @@
 //! and clock.
 
 pub mod accounts;
+pub mod admin;
 pub mod auth;
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod device;
 pub mod error;
 pub mod events;
 mod fsutil;
@@ -28,7 +30,9 @@ use crate::auth::cookies::CookiePolicy;
 use crate::auth::fairing::SilentRefresh;
 use crate::auth::keys::SigningKeys;
 use crate::auth::passwords::PasswordHasher;
+use crate::auth::revocation::Revocations;
 use crate::auth::session::Lifetimes;
+use crate::auth::throttle::ThrottlePolicy;
 use crate::auth::tokens::TokenService;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
@@ -56,6 +60,7 @@ pub fn build(figment: Figment, clock: SharedClock) -> Rocket<Build> {
         .attach(web::headers::shield())
         .attach(web::headers::SecurityHeaders)
         .attach(SilentRefresh)
+        .attach(auth::revocation::poller())
         .mount("/", routes::html())
         .mount("/static", FileServer::from(relative!("static")))
         .register("/", routes::catchers::html())
@@ -68,6 +73,7 @@ struct AppState {
     tokens: TokenService,
     hasher: PasswordHasher,
     clock: SharedClock,
+    revocations: Revocations,
 }
 
 impl AppState {
@@ -75,6 +81,8 @@ impl AppState {
         rocket
             .manage(Lifetimes::from(&self.config))
             .manage(CookiePolicy::from(&self.config))
+            .manage(ThrottlePolicy::from(&self.config))
+            .manage(self.revocations)
             .manage(self.db)
             .manage(self.tokens)
             .manage(self.hasher)
@@ -97,6 +105,11 @@ fn start(rocket: &Rocket<Build>, clock: SharedClock) -> Result<AppState, String>
         // Printed once, whatever the log level: there is no other way to learn it.
         println!("doorman: created user `admin` with password: {password}");
     }
+    let revocations = Revocations::default();
+    let (now, access_ttl) = (clock.now(), config.access_ttl.as_i64());
+    let changes =
+        auth::revocation::load_changes(&mut conn, now, access_ttl).map_err(|e| e.to_string())?;
+    revocations.apply(changes, now, access_ttl);
     let hasher = PasswordHasher::new(config.bcrypt_cost).map_err(|e| e.to_string())?;
     let tokens = TokenService::new(keys, config.issuer.clone(), config.audience.clone());
     Ok(AppState {
@@ -105,5 +118,6 @@ fn start(rocket: &Rocket<Build>, clock: SharedClock) -> Result<AppState, String>
         tokens,
         hasher,
         clock,
+        revocations,
     })
 }

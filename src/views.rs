@@ -83,3 +83,56 @@ impl<'r> FromRequest<'r> for Page {
         Outcome::Success(Page::of(req))
     }
 }
+
+/// A wait in words: "45 seconds", "1 minute", "15 minutes".
+pub fn minutes(seconds: i64) -> String {
+    match seconds {
+        ..=1 => "1 second".into(),
+        2..=59 => format!("{seconds} seconds"),
+        60 => "1 minute".into(),
+        _ => format!("{} minutes", (seconds + 59) / 60),
+    }
+}
+
+/// A session as the templates show it.
+pub fn session(row: &crate::db::sessions::SessionRow, current_sid: Option<&str>) -> Value {
+    json!({
+        "sid": row.public_id,
+        "device": crate::device::label(&row.last_user_agent),
+        "ip": row.last_ip,
+        "created_at": row.created_at,
+        "last_used_at": row.last_used_at,
+        "current": current_sid == Some(row.public_id.as_str()),
+        "ended_at": row.ended_at,
+        "end_reason": row.end_reason.as_deref().map(end_reason_words),
+    })
+}
+
+/// Why a session ended, in words.
+pub fn end_reason_words(reason: &str) -> &'static str {
+    match reason {
+        "logout" => "signed out",
+        "revoked" => "ended by the user or an admin",
+        "refresh_token_reuse" => "ended: a used sign-in token came back (possible theft)",
+        "password_changed" => "ended by a password change",
+        "user_disabled" => "ended: account disabled",
+        "inactive" => "expired after inactivity",
+        "expired" => "reached its maximum age",
+        _ => "ended",
+    }
+}
+
+/// A security event as the templates show it.
+pub fn event(row: &crate::db::events::EventRow, username: Option<&str>) -> Value {
+    let kind = crate::events::EventKind::parse(&row.kind);
+    json!({
+        "at": row.created_at,
+        "kind": row.kind,
+        "description": kind.map_or("Unknown event", crate::events::EventKind::describe),
+        "detail": row.detail,
+        "ip": row.ip,
+        "device": crate::device::label(&row.user_agent),
+        "username": username,
+        "user_id": row.user_id,
+    })
+}

@@ -88,7 +88,7 @@ fn the_predecessor_after_the_grace_revokes_the_family() {
     let conn = &mut *db.conn().unwrap();
     let live_token = rotate(conn, T0 + 100, &started.refresh_token).unwrap();
     let err = rotate(conn, T0 + 111, &started.refresh_token).unwrap_err();
-    assert!(matches!(err, RefreshError::Reused), "{err:?}");
+    assert!(matches!(err, RefreshError::Reused { .. }), "{err:?}");
     assert_eq!(
         end_reason(conn, &started).as_deref(),
         Some("refresh_token_reuse")
@@ -111,7 +111,7 @@ fn the_predecessor_is_reuse_once_its_successor_was_rotated_too() {
     rotate(conn, T0 + 101, &second).unwrap();
     assert!(matches!(
         rotate(conn, T0 + 102, &started.refresh_token),
-        Err(RefreshError::Reused)
+        Err(RefreshError::Reused { .. })
     ));
 }
 

@@ -117,18 +117,40 @@ impl CookiePolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
     SignedOut,
-    SignedIn,
     Welcome,
+    SessionEnded,
+    OtherSessionsEnded,
+    PasswordChanged,
+    RoleChanged,
+    UserDisabled,
+    UserEnabled,
+    UserSessionsEnded,
 }
 
 impl Notice {
-    const ALL: [Notice; 3] = [Notice::SignedOut, Notice::SignedIn, Notice::Welcome];
+    const ALL: [Notice; 9] = [
+        Notice::SignedOut,
+        Notice::Welcome,
+        Notice::SessionEnded,
+        Notice::OtherSessionsEnded,
+        Notice::PasswordChanged,
+        Notice::RoleChanged,
+        Notice::UserDisabled,
+        Notice::UserEnabled,
+        Notice::UserSessionsEnded,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
             Notice::SignedOut => "signed_out",
-            Notice::SignedIn => "signed_in",
             Notice::Welcome => "welcome",
+            Notice::SessionEnded => "session_ended",
+            Notice::OtherSessionsEnded => "other_sessions_ended",
+            Notice::PasswordChanged => "password_changed",
+            Notice::RoleChanged => "role_changed",
+            Notice::UserDisabled => "user_disabled",
+            Notice::UserEnabled => "user_enabled",
+            Notice::UserSessionsEnded => "user_sessions_ended",
         }
     }
 
@@ -139,8 +161,16 @@ impl Notice {
     pub fn message(self) -> &'static str {
         match self {
             Notice::SignedOut => "You have signed out.",
-            Notice::SignedIn => "You are signed in.",
             Notice::Welcome => "Welcome to doorman: your account is ready.",
+            Notice::SessionEnded => "That session has ended; the device is signed out.",
+            Notice::OtherSessionsEnded => "You are now signed out everywhere else.",
+            Notice::PasswordChanged => {
+                "Your password has changed. Your other sessions have been signed out."
+            }
+            Notice::RoleChanged => "The role has changed; it applies at once.",
+            Notice::UserDisabled => "The account is disabled and all its sessions have ended.",
+            Notice::UserEnabled => "The account is enabled again.",
+            Notice::UserSessionsEnded => "The sessions have ended.",
         }
     }
 

@@ -8,6 +8,7 @@ use rocket::{Data, Request, Response};
 
 use super::cookies::CookiePolicy;
 use super::refresh::{self, RefreshError};
+use super::revocation::Revocations;
 use super::session::Lifetimes;
 use super::tokens::{AccessClaims, TokenService};
 use crate::client::ClientInfo;
@@ -82,19 +83,21 @@ impl Fairing for SilentRefresh {
 /// Decides who the request is from, and which cookies to set or remove for it.
 async fn authenticate(req: &Request<'_>) -> (AuthState, Vec<Cookie<'static>>) {
     let rocket = req.rocket();
-    let (Some(tokens), Some(policy), Some(clock), Some(db), Some(lifetimes)) = (
+    let (Some(tokens), Some(policy), Some(clock), Some(db), Some(lifetimes), Some(revocations)) = (
         rocket.state::<TokenService>(),
         rocket.state::<CookiePolicy>(),
         rocket.state::<SharedClock>(),
         rocket.state::<Db>(),
         rocket.state::<Lifetimes>(),
+        rocket.state::<Revocations>(),
     ) else {
         return (AuthState::Anonymous, Vec::new());
     };
     let jar = req.cookies();
     let now = clock.now();
     let access = jar.get(policy.access).map(|c| c.value());
-    if let Some(Ok(claims)) = access.map(|jwt| tokens.verify(jwt, now)) {
+    let verified = access.and_then(|jwt| tokens.verify(jwt, now).ok());
+    if let Some(claims) = verified.filter(|c| revocations.allows(c)) {
         return (AuthState::SignedIn(claims), Vec::new());
     }
     let Some(presented) = jar.get(policy.refresh).map(|c| c.value().to_owned()) else {
@@ -124,7 +127,10 @@ async fn authenticate(req: &Request<'_>) -> (AuthState, Vec<Cookie<'static>>) {
             (AuthState::SignedIn(claims), cookies.into())
         }
         Err(RefreshError::Db(_)) => (AuthState::Unavailable, Vec::new()),
-        Err(_) => {
+        Err(why) => {
+            if let RefreshError::Reused { sid } = why {
+                revocations.revoke([sid], now);
+            }
             let clear = vec![
                 policy.removal(policy.access),
                 policy.removal(policy.refresh),

@@ -8,7 +8,9 @@ pub mod guards;
 pub mod keys;
 pub mod passwords;
 pub mod refresh;
+pub mod revocation;
 pub mod session;
+pub mod throttle;
 pub mod tokens;
 
 pub use guards::{Admin, SignedIn, Viewer};

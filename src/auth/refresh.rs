@@ -29,8 +29,10 @@ pub enum RefreshError {
     SessionEnded,
     /// Its session reached `refresh_ttl` without use or `session_max_age`, and is now ended.
     Expired,
-    /// A used token came back after the grace: the session is now revoked.
-    Reused,
+    /// A used token came back after the grace: the session (by public id) is now revoked.
+    Reused {
+        sid: String,
+    },
     Db(DbError),
 }
 
@@ -152,5 +154,7 @@ fn decide(
         Some(session.id),
         client,
     )?;
-    Ok(Decision::Refused(RefreshError::Reused))
+    Ok(Decision::Refused(RefreshError::Reused {
+        sid: session.public_id,
+    }))
 }

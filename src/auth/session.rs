@@ -126,9 +126,10 @@ pub fn start(
     .map_err(DbError::from)
 }
 
-/// Ends a session by its public id on behalf of `user_id`, recording `event`. Returns false when
-/// it was not that user's active session.
-pub fn end_own(
+/// Ends a session by its public id on behalf of `user_id`, recording `event` (with `detail`).
+/// Returns false when it was not that user's open session.
+#[allow(clippy::too_many_arguments)]
+pub fn end_one(
     conn: &mut Conn,
     now: i64,
     user_id: i64,
@@ -136,6 +137,7 @@ pub fn end_own(
     reason: EndReason,
     event: EventKind,
     client: &ClientInfo,
+    detail: Option<&str>,
 ) -> Result<bool, DbError> {
     db::write_transaction(conn, |conn| {
         let Some(session) = db::sessions::find_by_public_id(conn, public_id)? else {
@@ -145,8 +147,68 @@ pub fn end_own(
         {
             return Ok(false);
         }
-        events::record(conn, now, event, Some(user_id), Some(session.id), client)?;
+        events::record_with(
+            conn,
+            now,
+            event,
+            Some(user_id),
+            Some(session.id),
+            client,
+            detail,
+        )?;
         Ok::<_, diesel::result::Error>(true)
     })
     .map_err(DbError::from)
+}
+
+/// Ends every open session of `user_id` except `keep`, recording `event` for each (with
+/// `detail`). Returns the public ids of the sessions it ended.
+#[allow(clippy::too_many_arguments)]
+pub fn end_all_except(
+    conn: &mut Conn,
+    now: i64,
+    user_id: i64,
+    keep: Option<&str>,
+    reason: EndReason,
+    event: EventKind,
+    client: &ClientInfo,
+    detail: Option<&str>,
+) -> Result<Vec<String>, DbError> {
+    db::write_transaction(conn, |conn| {
+        end_all_except_in(conn, now, user_id, keep, reason, event, client, detail)
+    })
+    .map_err(DbError::from)
+}
+
+/// [`end_all_except`] inside a transaction the caller already holds.
+#[allow(clippy::too_many_arguments)]
+pub fn end_all_except_in(
+    conn: &mut Conn,
+    now: i64,
+    user_id: i64,
+    keep: Option<&str>,
+    reason: EndReason,
+    event: EventKind,
+    client: &ClientInfo,
+    detail: Option<&str>,
+) -> Result<Vec<String>, diesel::result::Error> {
+    let mut ended = Vec::new();
+    for session in db::sessions::open_for_user(conn, user_id)? {
+        if Some(session.public_id.as_str()) == keep {
+            continue;
+        }
+        if db::sessions::end(conn, session.id, now, reason.as_str())? {
+            events::record_with(
+                conn,
+                now,
+                event,
+                Some(user_id),
+                Some(session.id),
+                client,
+                detail,
+            )?;
+            ended.push(session.public_id);
+        }
+    }
+    Ok(ended)
 }

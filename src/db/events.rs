@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::Conn;
-use super::schema::security_events;
+use super::schema::{security_events, users};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = security_events)]
@@ -56,4 +56,56 @@ pub fn count_kind(conn: &mut Conn, kind: &str) -> QueryResult<i64> {
         .filter(security_events::kind.eq(kind))
         .count()
         .get_result(conn)
+}
+
+/// One page of all events, newest first, with the username each belongs to.
+pub fn page_with_usernames(
+    conn: &mut Conn,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<(EventRow, Option<String>)>> {
+    security_events::table
+        .left_join(users::table)
+        .order((
+            security_events::created_at.desc(),
+            security_events::id.desc(),
+        ))
+        .offset(offset)
+        .limit(limit)
+        .select((EventRow::as_select(), users::username.nullable()))
+        .load(conn)
+}
+
+pub fn count(conn: &mut Conn) -> QueryResult<i64> {
+    security_events::table.count().get_result(conn)
+}
+
+#[derive(QueryableByName)]
+pub struct HourlyCount {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub kind: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub hour: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub n: i64,
+}
+
+/// Counts of the given kinds per hour since `since` (hour 0 starts at `since`).
+pub fn hourly_counts(conn: &mut Conn, since: i64, kinds: &[&str]) -> QueryResult<Vec<HourlyCount>> {
+    use diesel::sql_types::{BigInt, Text};
+    // Both SQLite and PostgreSQL divide integers by truncation.
+    let mut counts = Vec::new();
+    for kind in kinds {
+        counts.extend(
+            diesel::sql_query(
+                "SELECT kind, (created_at - $1) / 3600 AS hour, COUNT(*) AS n \
+                 FROM security_events WHERE created_at >= $1 AND kind = $2 \
+                 GROUP BY kind, hour",
+            )
+            .bind::<BigInt, _>(since)
+            .bind::<Text, _>(*kind)
+            .load::<HourlyCount>(conn)?,
+        );
+    }
+    Ok(counts)
 }

@@ -4,6 +4,7 @@
 //! through [`Db::run`], which runs them on Tokio's blocking pool.
 
 pub mod events;
+pub mod login_failures;
 pub mod refresh_tokens;
 pub mod schema;
 pub mod sessions;

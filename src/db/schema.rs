@@ -29,6 +29,7 @@ diesel::table! {
         last_user_agent -> Text,
         ended_at -> Nullable<BigInt>,
         end_reason -> Nullable<Text>,
+        access_not_before -> Nullable<BigInt>,
     }
 }
 
@@ -56,8 +57,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_failures (id) {
+        id -> BigInt,
+        scope -> Text,
+        subject -> Text,
+        failed_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(security_events -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, security_events);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    refresh_tokens,
+    security_events,
+    login_failures
+);

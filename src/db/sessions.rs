@@ -22,6 +22,7 @@ pub struct SessionRow {
     pub last_user_agent: String,
     pub ended_at: Option<i64>,
     pub end_reason: Option<String>,
+    pub access_not_before: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -94,4 +95,102 @@ pub fn end(conn: &mut Conn, id: i64, at: i64, reason: &str) -> QueryResult<bool>
     .set((sessions::ended_at.eq(at), sessions::end_reason.eq(reason)))
     .execute(conn)
     .map(|n| n > 0)
+}
+
+/// (public id, ended at, access not before, the user's role) of a session.
+pub type RevocationRow = (String, Option<i64>, Option<i64>, String);
+
+/// Sessions ended, or told to renew their access tokens, at or after `since`.
+pub fn revoked_since(conn: &mut Conn, since: i64) -> QueryResult<Vec<RevocationRow>> {
+    sessions::table
+        .inner_join(users::table)
+        .filter(
+            sessions::ended_at
+                .ge(since)
+                .or(sessions::access_not_before.ge(since)),
+        )
+        .select((
+            sessions::public_id,
+            sessions::ended_at,
+            sessions::access_not_before,
+            users::role,
+        ))
+        .load(conn)
+}
+
+/// A user's active sessions (not ended, not past either lifetime), most recently used first.
+pub fn active_for_user(
+    conn: &mut Conn,
+    user_id: i64,
+    now: i64,
+    refresh_ttl: i64,
+) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::ended_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::last_used_at.gt(now - refresh_ttl))
+        .order((sessions::last_used_at.desc(), sessions::id.desc()))
+        .select(SessionRow::as_select())
+        .load(conn)
+}
+
+/// A user's sessions that ended, latest first.
+pub fn ended_for_user(conn: &mut Conn, user_id: i64, limit: i64) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::ended_at.is_not_null())
+        .order((sessions::ended_at.desc(), sessions::id.desc()))
+        .limit(limit)
+        .select(SessionRow::as_select())
+        .load(conn)
+}
+
+/// Active-session counts for these users.
+pub fn count_active_by_user(
+    conn: &mut Conn,
+    user_ids: &[i64],
+    now: i64,
+    refresh_ttl: i64,
+) -> QueryResult<Vec<(i64, i64)>> {
+    sessions::table
+        .filter(sessions::user_id.eq_any(user_ids))
+        .filter(sessions::ended_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::last_used_at.gt(now - refresh_ttl))
+        .group_by(sessions::user_id)
+        .select((sessions::user_id, diesel::dsl::count_star()))
+        .load(conn)
+}
+
+/// Every session of a user that has not ended.
+pub fn open_for_user(conn: &mut Conn, user_id: i64) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::ended_at.is_null())
+        .select(SessionRow::as_select())
+        .load(conn)
+}
+
+/// Asks every open session of a user to renew its access token (new claims) from `at` on.
+pub fn renew_access(conn: &mut Conn, user_id: i64, at: i64) -> QueryResult<Vec<String>> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::ended_at.is_null()),
+    )
+    .set(sessions::access_not_before.eq(at))
+    .returning(sessions::public_id)
+    .get_results(conn)
+}
+
+/// The first session a user started at or after `at`.
+pub fn first_started_after(conn: &mut Conn, user_id: i64, at: i64) -> QueryResult<Option<i64>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::created_at.ge(at))
+        .order((sessions::created_at.asc(), sessions::id.asc()))
+        .select(sessions::id)
+        .first(conn)
+        .optional()
 }

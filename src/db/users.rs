@@ -66,3 +66,50 @@ pub fn set_last_login(conn: &mut Conn, id: i64, at: i64) -> QueryResult<()> {
         .execute(conn)
         .map(drop)
 }
+
+pub fn set_password_hash(conn: &mut Conn, id: i64, hash: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::password_hash.eq(hash))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn set_role(conn: &mut Conn, id: i64, role: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::role.eq(role))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn set_disabled(conn: &mut Conn, id: i64, disabled: bool) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::disabled.eq(disabled))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Admins who can still sign in.
+pub fn count_active_admins(conn: &mut Conn) -> QueryResult<i64> {
+    users::table
+        .filter(users::role.eq("admin"))
+        .filter(users::disabled.eq(false))
+        .count()
+        .get_result(conn)
+}
+
+/// One page of users, by name.
+pub fn page(conn: &mut Conn, offset: i64, limit: i64) -> QueryResult<Vec<UserRow>> {
+    users::table
+        .order((users::username_key.asc(), users::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select(UserRow::as_select())
+        .load(conn)
+}
+
+pub fn all(conn: &mut Conn) -> QueryResult<Vec<UserRow>> {
+    users::table
+        .order(users::username_key.asc())
+        .select(UserRow::as_select())
+        .load(conn)
+}

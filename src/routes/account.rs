@@ -22,11 +22,13 @@ use crate::client::ClientInfo;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
-use crate::error::AppError;
+use crate::error::{AppError, RetryAfter};
 use crate::events::EventKind;
+use crate::routes::effects::Effects;
 use crate::views::Page;
 
 type PageResult = Result<Either<Redirect, (Status, Template)>, AppError>;
+type LoginResult = Result<Either<Redirect, RetryAfter<(Status, Template)>>, AppError>;
 
 /// `next` if it is a path on this site (not `//host`, `/\host` or anything a browser would read
 /// as another origin), else `None`.
@@ -175,18 +177,30 @@ pub async fn login(
     client: ClientInfo,
     accounts: Accounts<'_>,
     desk: Desk<'_>,
-) -> PageResult {
+) -> LoginResult {
     let form = form.0;
     let now = desk.clock.now();
     let outcome = accounts
         .login(now, &form.username, &form.password, form.remember, client)
         .await;
-    let message = match outcome {
+    let (status, message, retry_after) = match outcome {
         Ok(signed_in) => {
             desk.sign_in(&accounts, now, signed_in);
             return Ok(Either::Left(after_login(form.next.as_deref())));
         }
-        Err(LoginError::InvalidCredentials) => "The username or password is not right.",
+        Err(LoginError::InvalidCredentials) => (
+            Status::Unauthorized,
+            "The username or password is not right.".to_owned(),
+            None,
+        ),
+        Err(LoginError::Throttled { retry_after }) => (
+            Status::TooManyRequests,
+            format!(
+                "Too many failed sign-ins. Try again in {}.",
+                crate::views::minutes(retry_after)
+            ),
+            Some(retry_after),
+        ),
         Err(LoginError::Disabled) => {
             let page = desk.page.render(
                 "error",
@@ -196,13 +210,13 @@ pub async fn login(
                     "message": "This account is disabled. Ask an administrator to enable it.",
                 }),
             );
-            return Ok(Either::Right((Status::Forbidden, page)));
+            return Ok(Either::Right(RetryAfter(None, (Status::Forbidden, page))));
         }
         Err(LoginError::Busy) => return Err(AppError::Busy),
         Err(LoginError::Db(e)) => return Err(AppError::Db(e)),
     };
-    let template = desk.login_form(&form.username, form.next.as_deref(), Some(message));
-    Ok(Either::Right((Status::Unauthorized, template)))
+    let template = desk.login_form(&form.username, form.next.as_deref(), Some(&message));
+    Ok(Either::Right(RetryAfter(retry_after, (status, template))))
 }
 
 #[get("/signup")]
@@ -283,12 +297,11 @@ pub async fn logout(
     _form: Checked<ButtonForm>,
     client: ClientInfo,
     db: &State<Db>,
-    desk: Desk<'_>,
+    fx: Effects<'_>,
 ) -> Result<Redirect, AppError> {
-    let now = desk.clock.now();
-    let (user_id, sid) = (user.user_id(), user.sid().to_owned());
+    let (user_id, now, sid) = (user.user_id(), fx.now, user.sid().to_owned());
     db.run(move |conn| {
-        session::end_own(
+        session::end_one(
             conn,
             now,
             user_id,
@@ -296,11 +309,12 @@ pub async fn logout(
             EndReason::Logout,
             EventKind::Logout,
             &client,
+            None,
         )
     })
     .await?;
-    desk.policy.clear_session(desk.jar);
-    desk.policy.set_notice(desk.jar, Notice::SignedOut);
+    fx.ended(vec![user.sid().to_owned()]);
+    fx.signed_out();
     Ok(Redirect::to(uri!("/login")))
 }
 

@@ -1,4 +1,5 @@
 //! HTTP concerns that are not authentication: security headers and templates.
 
+pub mod chart;
 pub mod headers;
 pub mod templates;

@@ -1,0 +1,154 @@
+//! Revoked sessions, known in memory so access tokens stay verifiable without a database read.
+//!
+//! An instance learns of its own revocations at once and of other instances' by reloading the
+//! sessions ended, or whose user changed role, within the last `access_ttl`, every
+//! `revocation_poll`. Older entries are dropped: no access token issued before them is still
+//! valid. An access token refused here makes the fairing try the refresh token, which fails for
+//! an ended session and carries the new role for a changed one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rocket::fairing::AdHoc;
+use rocket::tokio::time::sleep;
+
+use super::tokens::{AccessClaims, LEEWAY};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::db::{self, Db, DbError};
+
+#[derive(Debug, Clone)]
+struct Entry {
+    /// The session ended: every access token of it is refused.
+    ended: bool,
+    /// The role access tokens of the session must carry (after a role change).
+    role: Option<String>,
+    /// When this instance learned of it, for pruning.
+    seen_at: i64,
+}
+
+/// The in-memory set, shared by the request path and the poller.
+#[derive(Clone, Default)]
+pub struct Revocations {
+    entries: Arc<RwLock<HashMap<String, Entry>>>,
+}
+
+/// A session's revocation state as stored.
+pub type Change = db::sessions::RevocationRow;
+
+/// What is known of one session.
+enum Fact {
+    Ended,
+    Role(String),
+}
+
+impl Revocations {
+    /// Whether an otherwise valid access token may still be used.
+    pub fn allows(&self, claims: &AccessClaims) -> bool {
+        let Ok(entries) = self.entries.read() else {
+            return false;
+        };
+        entries.get(&claims.sid).is_none_or(|entry| {
+            !entry.ended && entry.role.as_ref().is_none_or(|role| *role == claims.role)
+        })
+    }
+
+    /// Sessions that have ended: their access tokens are refused from now on.
+    pub fn revoke<I: IntoIterator<Item = String>>(&self, sids: I, now: i64) {
+        self.insert(sids.into_iter().map(|sid| (sid, Fact::Ended)), now);
+    }
+
+    /// Sessions whose access tokens must now carry `role` (others are renewed).
+    pub fn renew<I: IntoIterator<Item = (String, String)>>(&self, sessions: I, now: i64) {
+        self.insert(
+            sessions
+                .into_iter()
+                .map(|(sid, role)| (sid, Fact::Role(role))),
+            now,
+        );
+    }
+
+    fn insert(&self, items: impl Iterator<Item = (String, Fact)>, now: i64) {
+        if let Ok(mut entries) = self.entries.write() {
+            for (sid, fact) in items {
+                let entry = entries.entry(sid).or_insert(Entry {
+                    ended: false,
+                    role: None,
+                    seen_at: now,
+                });
+                match fact {
+                    Fact::Ended => entry.ended = true,
+                    Fact::Role(role) => entry.role = Some(role),
+                }
+                entry.seen_at = entry.seen_at.max(now);
+            }
+        }
+    }
+
+    /// Merges what the database reported, after forgetting entries older than any access token
+    /// that could still be valid.
+    pub fn apply(&self, changes: Vec<Change>, now: i64, access_ttl: i64) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|_, e| e.seen_at >= now - access_ttl - LEEWAY);
+        }
+        let items = changes
+            .into_iter()
+            .filter_map(
+                |(sid, ended_at, renew_at, role)| match (ended_at, renew_at) {
+                    (Some(_), _) => Some((sid, Fact::Ended)),
+                    (None, Some(_)) => Some((sid, Fact::Role(role))),
+                    (None, None) => None,
+                },
+            );
+        self.insert(items, now);
+    }
+}
+
+/// What ended or must renew within the last `access_ttl`.
+pub fn load_changes(
+    conn: &mut db::Conn,
+    now: i64,
+    access_ttl: i64,
+) -> Result<Vec<Change>, DbError> {
+    Ok(db::sessions::revoked_since(
+        conn,
+        now - access_ttl - LEEWAY,
+    )?)
+}
+
+/// Reloads revocations every `revocation_poll` until the server shuts down.
+pub fn poller() -> AdHoc {
+    AdHoc::on_liftoff("revocation poll", |rocket| {
+        Box::pin(async move {
+            let (Some(config), Some(db), Some(clock), Some(revocations)) = (
+                rocket.state::<Config>(),
+                rocket.state::<Db>(),
+                rocket.state::<SharedClock>(),
+                rocket.state::<Revocations>(),
+            ) else {
+                return;
+            };
+            let (db, clock, revocations) = (db.clone(), clock.clone(), revocations.clone());
+            let poll = Duration::from_secs(config.revocation_poll.0);
+            let access_ttl = config.access_ttl.as_i64();
+            let shutdown = rocket.shutdown();
+            rocket::tokio::spawn(async move {
+                loop {
+                    rocket::tokio::select! {
+                        () = shutdown.clone() => break,
+                        () = sleep(poll) => {}
+                    }
+                    let now = clock.now();
+                    match db
+                        .run(move |conn| load_changes(conn, now, access_ttl))
+                        .await
+                    {
+                        Ok(changes) => revocations.apply(changes, now, access_ttl),
+                        Err(e) => rocket::warn!("revocation poll: {e}"),
+                    }
+                }
+            });
+        })
+    })
+}

@@ -1,0 +1,103 @@
+//! A user's own sessions: list them, end one, end all the others.
+
+use rocket::response::Redirect;
+use rocket::{State, get, post, uri};
+use rocket_dyn_templates::Template;
+use serde_json::json;
+
+use crate::auth::SignedIn;
+use crate::auth::cookies::Notice;
+use crate::auth::csrf::Checked;
+use crate::auth::session::{self, EndReason, Lifetimes};
+use crate::client::ClientInfo;
+use crate::db::{self, Db, DbError};
+use crate::error::AppError;
+use crate::events::EventKind;
+use crate::routes::account::ButtonForm;
+use crate::routes::effects::Effects;
+use crate::views::{self, Page};
+
+#[get("/sessions")]
+pub async fn list(
+    user: SignedIn,
+    page: Page,
+    db: &State<Db>,
+    lifetimes: &State<Lifetimes>,
+    fx: Effects<'_>,
+) -> Result<Template, AppError> {
+    let (user_id, now, refresh_ttl) = (user.user_id(), fx.now, lifetimes.refresh_ttl);
+    let rows = db
+        .run(move |conn| {
+            db::sessions::active_for_user(conn, user_id, now, refresh_ttl).map_err(DbError::from)
+        })
+        .await?;
+    let sessions: Vec<_> = rows
+        .iter()
+        .map(|s| views::session(s, Some(user.sid())))
+        .collect();
+    Ok(page.render("sessions", json!({ "sessions": sessions })))
+}
+
+#[post("/sessions/<sid>/revoke", data = "<_form>")]
+pub async fn revoke(
+    user: SignedIn,
+    sid: &str,
+    _form: Checked<ButtonForm>,
+    client: ClientInfo,
+    db: &State<Db>,
+    fx: Effects<'_>,
+) -> Result<Redirect, AppError> {
+    let (user_id, now, target) = (user.user_id(), fx.now, sid.to_owned());
+    let ended = db
+        .run(move |conn| {
+            session::end_one(
+                conn,
+                now,
+                user_id,
+                &target,
+                EndReason::Revoked,
+                EventKind::SessionRevoked,
+                &client,
+                None,
+            )
+        })
+        .await?;
+    if !ended {
+        return Err(AppError::NotFound);
+    }
+    fx.ended(vec![sid.to_owned()]);
+    if sid == user.sid() {
+        fx.signed_out();
+        return Ok(Redirect::to(uri!("/login")));
+    }
+    fx.notice(Notice::SessionEnded);
+    Ok(Redirect::to(uri!("/sessions")))
+}
+
+#[post("/sessions/revoke-others", data = "<_form>")]
+pub async fn revoke_others(
+    user: SignedIn,
+    _form: Checked<ButtonForm>,
+    client: ClientInfo,
+    db: &State<Db>,
+    fx: Effects<'_>,
+) -> Result<Redirect, AppError> {
+    let (user_id, now, keep) = (user.user_id(), fx.now, user.sid().to_owned());
+    let ended = db
+        .run(move |conn| {
+            session::end_all_except(
+                conn,
+                now,
+                user_id,
+                Some(&keep),
+                EndReason::Revoked,
+                EventKind::SessionRevoked,
+                &client,
+                Some("signed out everywhere else"),
+            )
+        })
+        .await?;
+    fx.ended(ended);
+    fx.notice(Notice::OtherSessionsEnded);
+    Ok(Redirect::to(uri!("/sessions")))
+}
