@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod auth;
+pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
@@ -45,6 +46,8 @@ pub fn rocket() -> Rocket<Build> {
 
 /// The app from the given settings and clock.
 pub fn build(figment: Figment, clock: SharedClock) -> Rocket<Build> {
+    // Templates are found from any working directory unless `template_dir` says otherwise.
+    let figment = figment.join(("template_dir", relative!("templates")));
     rocket::custom(figment)
         .attach(AdHoc::try_on_ignite("doorman", move |rocket| async move {
             match start(&rocket, clock) {

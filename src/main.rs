@@ -1,4 +1,5 @@
-//! `doorman` / `doorman serve`: runs the server.
+//! `doorman`: the server (`doorman`, `doorman serve`) and account administration
+//! (`doorman user …`).
 
 use std::process::ExitCode;
 
@@ -6,9 +7,10 @@ use std::process::ExitCode;
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        None | Some("serve") => serve().await,
-        Some(other) => {
-            eprintln!("doorman: unknown command `{other}`\nusage: doorman [serve]");
+        None | Some("serve") if args.len() <= 1 => serve().await,
+        Some("user") => doorman::cli::user(&args[1..]),
+        _ => {
+            eprintln!("{}", doorman::cli::USAGE);
             ExitCode::from(2)
         }
     }

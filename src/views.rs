@@ -136,3 +136,12 @@ pub fn event(row: &crate::db::events::EventRow, username: Option<&str>) -> Value
         "user_id": row.user_id,
     })
 }
+
+/// Unix seconds as `2026-12-02 14:05 UTC`, as pages and the command line show times.
+pub fn timestamp(seconds: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_else(|| seconds.to_string())
+}

@@ -11,6 +11,8 @@ const HEIGHT: f64 = 200.0;
 const LEFT: f64 = 36.0;
 const BOTTOM: f64 = 24.0;
 const TOP: f64 = 10.0;
+/// Room on the right for the last hour's label.
+const RIGHT: f64 = 24.0;
 
 /// The kinds drawn, with their legend names and colours (distinguishable in grey scale too:
 /// each line also has its own dash pattern).
@@ -42,6 +44,7 @@ pub struct Chart {
     pub x_ticks: Vec<(f64, String)>,
     pub y_ticks: Vec<(f64, i64)>,
     pub left: f64,
+    pub right: f64,
     pub baseline: f64,
 }
 
@@ -61,7 +64,7 @@ pub fn hourly(counts: &[HourlyCount], since: i64) -> Chart {
     }
     let max = table.iter().flatten().copied().max().unwrap_or(0).max(1);
     let baseline = HEIGHT - BOTTOM;
-    let step = (WIDTH - LEFT - 8.0) / (HOURS - 1) as f64;
+    let step = (WIDTH - LEFT - RIGHT) / (HOURS - 1) as f64;
     let x = |hour: usize| LEFT + step * hour as f64;
     let y = |n: i64| baseline - (baseline - TOP) * n as f64 / max as f64;
     let series = SERIES
@@ -98,6 +101,7 @@ pub fn hourly(counts: &[HourlyCount], since: i64) -> Chart {
             .collect(),
         y_ticks: vec![(y(0), 0), (y(max), max)],
         left: LEFT,
+        right: WIDTH - RIGHT,
         baseline,
     }
 }

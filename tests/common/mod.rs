@@ -2,6 +2,8 @@
 //! cookie-keeping browser over Rocket's local client.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::collections::BTreeMap;
 
 use diesel::prelude::*;

@@ -1,0 +1,195 @@
+//! `doorman user …`: account administration from the command line, against the configured
+//! database, with the same rules as the admin console.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use crate::accounts::{self, Role};
+use crate::admin::{self, Actor, AdminError};
+use crate::auth::passwords;
+use crate::auth::session::{self, EndReason};
+use crate::client::ClientInfo;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, Config};
+use crate::db::{self, Db, users::UserRow};
+use crate::events::{self, EventKind};
+
+pub const USAGE: &str = "usage:
+  doorman [serve]                        run the server
+  doorman user add <name> [--admin]      create a user (password from standard input)
+  doorman user passwd <name>             set a user's password (ends their sessions)
+  doorman user role <name> <admin|user>  change a user's role
+  doorman user disable <name>            disable an account and end its sessions
+  doorman user enable <name>             enable an account again
+  doorman user list                      list users";
+
+/// A failure to report: the message, and the exit code (2 for usage errors).
+struct Failure(String, u8);
+
+fn fail(message: impl Into<String>) -> Failure {
+    Failure(message.into(), 1)
+}
+
+fn usage() -> Failure {
+    Failure(USAGE.into(), 2)
+}
+
+/// Runs `doorman user <args>`.
+pub fn user(args: &[String]) -> ExitCode {
+    match run(args) {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(Failure(message, code)) => {
+            eprintln!("doorman: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<String, Failure> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let config = Config::from_figment(&config::figment()).map_err(|e| fail(e.to_string()))?;
+    let db = Db::open(&config.database_url).map_err(|e| fail(e.to_string()))?;
+    let mut conn = db.conn().map_err(|e| fail(e.to_string()))?;
+    let conn = &mut *conn;
+    let now = SystemClock.now();
+    let actor = Actor {
+        name: "the command line".into(),
+        client: ClientInfo {
+            ip: "local".into(),
+            user_agent: "doorman command line".into(),
+        },
+    };
+    match args.as_slice() {
+        ["add", name, rest @ ..] => {
+            let role = match rest {
+                [] => Role::User,
+                ["--admin"] => Role::Admin,
+                _ => return Err(usage()),
+            };
+            accounts::check_username(name)
+                .map_err(|why| fail(format!("username `{name}`: {why}")))?;
+            let hash = new_password_hash(&config)?;
+            match accounts::create_user(conn, now, name, &hash, role) {
+                Ok(_) => Ok(format!("created user `{name}` ({})", role.as_str())),
+                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                    Err(fail(format!("a user named `{name}` already exists")))
+                }
+                Err(e) => Err(fail(e.to_string())),
+            }
+        }
+        ["passwd", name] => {
+            let user = find(conn, name)?;
+            let hash = new_password_hash(&config)?;
+            let ended = db::write_transaction(conn, |conn| {
+                db::users::set_password_hash(conn, user.id, &hash)?;
+                events::record_with(
+                    conn,
+                    now,
+                    EventKind::PasswordChanged,
+                    Some(user.id),
+                    None,
+                    &actor.client,
+                    Some("by the command line"),
+                )?;
+                session::end_all_except_in(
+                    conn,
+                    now,
+                    user.id,
+                    None,
+                    EndReason::PasswordChanged,
+                    EventKind::SessionRevoked,
+                    &actor.client,
+                    Some("password changed"),
+                )
+            })
+            .map_err(|e: DieselError| fail(e.to_string()))?;
+            Ok(format!(
+                "changed the password of `{}`; {} session(s) ended",
+                user.username,
+                ended.len()
+            ))
+        }
+        ["role", name, role] => {
+            let role = Role::parse(role).ok_or_else(usage)?;
+            let user = find(conn, name)?;
+            admin::set_role(conn, now, user.id, role, &actor).map_err(admin_failure)?;
+            Ok(format!("`{}` is now {}", user.username, role.as_str()))
+        }
+        [verb @ ("disable" | "enable"), name] => {
+            let user = find(conn, name)?;
+            let disabled = *verb == "disable";
+            let changes =
+                admin::set_disabled(conn, now, user.id, disabled, &actor).map_err(admin_failure)?;
+            Ok(if disabled {
+                format!(
+                    "disabled `{}`; {} session(s) ended",
+                    user.username,
+                    changes.ended.len()
+                )
+            } else {
+                format!("enabled `{}`", user.username)
+            })
+        }
+        ["list"] => {
+            let users = db::users::all(conn).map_err(|e| fail(e.to_string()))?;
+            let mut out = format!(
+                "{:<32}  {:<5}  {:<8}  last sign-in",
+                "name", "role", "status"
+            );
+            for u in users {
+                let status = if u.disabled { "disabled" } else { "active" };
+                let last = u
+                    .last_login_at
+                    .map_or_else(|| "never".to_owned(), crate::views::timestamp);
+                out.push_str(&format!(
+                    "\n{:<32}  {:<5}  {:<8}  {last}",
+                    u.username, u.role, status
+                ));
+            }
+            Ok(out)
+        }
+        _ => Err(usage()),
+    }
+}
+
+fn find(conn: &mut db::Conn, name: &str) -> Result<UserRow, Failure> {
+    db::users::find_by_name(conn, name)
+        .map_err(|e| fail(e.to_string()))?
+        .ok_or_else(|| fail(format!("no user named `{name}`")))
+}
+
+fn admin_failure(e: AdminError) -> Failure {
+    match e {
+        AdminError::NotFound => fail("no such user"),
+        AdminError::LastAdmin => fail("that would leave no active admin; make another admin first"),
+        AdminError::Db(e) => fail(e.to_string()),
+    }
+}
+
+/// Reads a new password (the first line of standard input, or twice at a terminal prompt),
+/// checks it and hashes it.
+fn new_password_hash(config: &Config) -> Result<String, Failure> {
+    let password = if std::io::stdin().is_terminal() {
+        let first =
+            rpassword::prompt_password("New password: ").map_err(|e| fail(e.to_string()))?;
+        let again = rpassword::prompt_password("Again: ").map_err(|e| fail(e.to_string()))?;
+        if first != again {
+            return Err(fail("the two passwords differ"));
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| fail(format!("reading the password: {e}")))?;
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    };
+    passwords::check_new_password(&password).map_err(|why| fail(format!("password: {why}")))?;
+    passwords::hash_blocking(&password, config.bcrypt_cost).map_err(|e| fail(e.to_string()))
+}

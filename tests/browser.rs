@@ -1,0 +1,298 @@
+//! A real browser: headless Chromium driven through chromedriver. Signs in through the form,
+//! stays signed in past the access token's lifetime, revokes a second browser's session and sees
+//! it land on the login page; takes screenshots of every page at desktop and phone widths into
+//! `target/screenshots/`.
+//!
+//! Skipped (with a message) when Chromium or chromedriver is not installed; under CI (`CI` set)
+//! their absence is a failure, since `.ci/run` installs them.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use doorman::accounts::Role;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const DESKTOP: (u32, u32) = (1280, 900);
+const PHONE: (u32, u32) = (375, 812);
+
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = http::free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ureq::get(format!("{url}/status")).call().is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Driver { child, url }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A browser with its own profile directory (its own cookies).
+async fn browser(driver: &Driver, profile: &Path) -> Client {
+    let args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain([format!("--user-data-dir={}", profile.display())])
+    .collect::<Vec<_>>();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({ "binary": CHROMIUM, "args": args }),
+    );
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a browser session")
+}
+
+async fn sign_in(client: &Client, base: &str, username: &str) {
+    client.goto(&format!("{base}/login")).await.unwrap();
+    client
+        .find(Locator::Css("#username"))
+        .await
+        .unwrap()
+        .send_keys(username)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("form[action='/login'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(client, "/profile").await;
+}
+
+async fn path(client: &Client) -> String {
+    client.current_url().await.unwrap().path().to_owned()
+}
+
+/// Waits (bounded) for the navigation a click started to reach `expected`.
+async fn arrive(client: &Client, expected: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now_at = path(client).await;
+        if now_at == expected {
+            client
+                .wait()
+                .for_element(Locator::Css("footer"))
+                .await
+                .unwrap();
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {expected}, still at {now_at}"
+        );
+        rocket::tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn text(client: &Client) -> String {
+    match client.find(Locator::Css("body")).await {
+        Ok(body) => body.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Waits (bounded) until the page shows `needle`: a form's answer has arrived.
+async fn shows(client: &Client, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !text(client).await.contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed {needle:?}"
+        );
+        rocket::tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+        PathBuf::from,
+    );
+    let dir = target.join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Screenshots of the page at `path`, at desktop and phone widths, the whole page tall.
+async fn shoot(client: &Client, base: &str, path: &str, name: &str) {
+    client.goto(&format!("{base}{path}")).await.unwrap();
+    for (label, (width, height)) in [("desktop", DESKTOP), ("phone", PHONE)] {
+        client.set_window_size(width, height).await.unwrap();
+        let full = client
+            .execute("return document.documentElement.scrollHeight", vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_u64())
+            .map_or(height, |h| {
+                u32::try_from(h).unwrap_or(height).clamp(height, 4000)
+            });
+        client.set_window_size(width, full).await.unwrap();
+        let png = client.screenshot().await.unwrap();
+        std::fs::write(screenshot_dir().join(format!("{name}-{label}.png")), png).unwrap();
+        let overflow = client
+            .execute(
+                "return document.documentElement.scrollWidth > document.documentElement.clientWidth",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            overflow,
+            json!(false),
+            "{name} fits {width}px without sideways scrolling"
+        );
+    }
+    client.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+}
+
+#[test]
+fn a_person_signs_in_stays_in_and_revokes_another_browser() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium and chromium-driver"
+        );
+        eprintln!("skipping the browser test: {CHROMIUM} or {CHROMEDRIVER} is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clock = doorman::clock::ManualClock::starting_now();
+    let server = http::Server::start(app(&dir, json!({}), &clock));
+    {
+        let hash = doorman::auth::passwords::hash_blocking(PASSWORD, 4).unwrap();
+        let db =
+            doorman::db::Db::open(dir.path().join("doorman.sqlite3").to_str().unwrap()).unwrap();
+        let mut conn = db.conn().unwrap();
+        let now = clock.now_secs();
+        doorman::accounts::create_user(&mut conn, now, "alice", &hash, Role::User).unwrap();
+        doorman::accounts::create_user(&mut conn, now, "root", &hash, Role::Admin).unwrap();
+    }
+    let driver = Driver::start();
+    let profiles = tempfile::tempdir().unwrap();
+    let base = server.base.clone();
+
+    rocket::execute(async move {
+        let first = browser(&driver, &profiles.path().join("first")).await;
+        let second = browser(&driver, &profiles.path().join("second")).await;
+        first.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+
+        shoot(&first, &base, "/", "index").await;
+        shoot(&first, &base, "/login", "login").await;
+        shoot(&first, &base, "/signup", "signup").await;
+        sign_in(&first, &base, "alice").await;
+
+        // Past the access token's lifetime: the next page is still served signed in.
+        clock.advance(ACCESS_TTL + 10);
+        first.goto(&format!("{base}/sessions")).await.unwrap();
+        assert_eq!(path(&first).await, "/sessions");
+        assert!(text(&first).await.contains("Where you are signed in"));
+
+        sign_in(&second, &base, "alice").await;
+        first.refresh().await.unwrap();
+        let rows = first.find_all(Locator::Css("li.session")).await.unwrap();
+        assert_eq!(rows.len(), 2, "both browsers listed");
+        shoot(&first, &base, "/sessions", "sessions").await;
+        shoot(&first, &base, "/profile", "profile").await;
+
+        // End the other browser's session from the first.
+        first.goto(&format!("{base}/sessions")).await.unwrap();
+        first
+            .find(Locator::Css("li.session:not(.current) form button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        shows(&first, "That session has ended").await;
+        assert_eq!(path(&first).await, "/sessions");
+        assert_eq!(
+            first
+                .find_all(Locator::Css("li.session"))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        second.goto(&format!("{base}/profile")).await.unwrap();
+        assert_eq!(
+            path(&second).await,
+            "/login",
+            "the revoked browser lands on the login page"
+        );
+
+        // Sign out through the navigation's button.
+        first
+            .find(Locator::Css("form[action='/logout'] button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        shows(&first, "You have signed out.").await;
+        assert_eq!(path(&first).await, "/login");
+        first.goto(&format!("{base}/profile")).await.unwrap();
+        assert_eq!(path(&first).await, "/login");
+
+        // The admin's pages and an error page.
+        sign_in(&second, &base, "root").await;
+        shoot(&second, &base, "/admin", "admin").await;
+        shoot(&second, &base, "/admin/users/2", "admin-user").await;
+        shoot(&second, &base, "/no-such-page", "not-found").await;
+
+        first.close().await.unwrap();
+        second.close().await.unwrap();
+    });
+}

@@ -1,0 +1,147 @@
+//! `doorman user …` run as a subprocess against a temporary database.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+struct Cli {
+    dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Cli {
+        Cli {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("DOORMAN_DATA_DIR", self.dir.path())
+            .env("DOORMAN_BCRYPT_COST", "4")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn fails(&self, args: &[&str], stdin: &str, code: i32) -> String {
+        let out = self.run(args, stdin);
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn password_hash(&self, name: &str) -> String {
+        let db = doorman::db::Db::open(self.dir.path().join("doorman.sqlite3").to_str().unwrap())
+            .unwrap();
+        doorman::db::users::find_by_name(&mut db.conn().unwrap(), name)
+            .unwrap()
+            .unwrap()
+            .password_hash
+    }
+}
+
+#[test]
+fn users_are_managed_from_the_command_line() {
+    let cli = Cli::new();
+    assert!(
+        cli.ok(&["user", "add", "root", "--admin"], "root password here\n")
+            .contains("created user `root` (admin)")
+    );
+    assert!(
+        cli.ok(&["user", "add", "alice"], "correct horse battery\n")
+            .contains("(user)")
+    );
+    let hash = cli.password_hash("alice");
+    assert!(doorman::auth::passwords::verify_blocking(
+        "correct horse battery",
+        &hash
+    ));
+
+    let list = cli.ok(&["user", "list"], "");
+    assert!(
+        list.contains("root") && list.contains("alice") && list.contains("never"),
+        "{list}"
+    );
+
+    assert!(
+        cli.ok(&["user", "passwd", "ALICE"], "a different passphrase\r\n")
+            .contains("changed the password")
+    );
+    let hash = cli.password_hash("alice");
+    assert!(doorman::auth::passwords::verify_blocking(
+        "a different passphrase",
+        &hash
+    ));
+
+    assert!(
+        cli.ok(&["user", "role", "alice", "admin"], "")
+            .contains("now admin")
+    );
+    assert!(
+        cli.ok(&["user", "disable", "alice"], "")
+            .contains("disabled `alice`")
+    );
+    assert!(cli.ok(&["user", "list"], "").contains("disabled"));
+    assert!(
+        cli.ok(&["user", "enable", "alice"], "")
+            .contains("enabled `alice`")
+    );
+}
+
+#[test]
+fn command_line_errors_are_clear() {
+    let cli = Cli::new();
+    cli.ok(&["user", "add", "root", "--admin"], "root password here\n");
+    assert!(
+        cli.fails(&["user", "add", "Root"], "another password\n", 1)
+            .contains("already exists")
+    );
+    assert!(
+        cli.fails(&["user", "add", "bob"], "short\n", 1)
+            .contains("at least 12 characters")
+    );
+    assert!(
+        cli.fails(&["user", "add", "no way"], "a fine password\n", 1)
+            .contains("username")
+    );
+    assert!(
+        cli.fails(&["user", "passwd", "ghost"], "a fine password\n", 1)
+            .contains("no user named `ghost`")
+    );
+    assert!(
+        cli.fails(&["user", "role", "root", "user"], "", 1)
+            .contains("no active admin")
+    );
+    assert!(
+        cli.fails(&["user", "disable", "root"], "", 1)
+            .contains("no active admin")
+    );
+    assert!(
+        cli.fails(&["user", "role", "root", "king"], "", 2)
+            .contains("usage")
+    );
+    assert!(cli.fails(&["user"], "", 2).contains("usage"));
+    assert!(cli.fails(&["frobnicate"], "", 2).contains("usage"));
+}

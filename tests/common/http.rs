@@ -1,0 +1,124 @@
+//! Real HTTP on 127.0.0.1: a blocking client and the sign-in steps a browser would take.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rocket::Shutdown;
+
+use super::{CSRF, PASSWORD, REFRESH, hidden_value};
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Waits (bounded) until `base` answers `/healthz`.
+pub fn wait_until_up(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ureq::get(format!("{base}/healthz")).call().is_err() {
+        assert!(Instant::now() < deadline, "{base} did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The value a response sets for cookie `name` (not a removal).
+pub fn set_cookie(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.strip_prefix(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .find(|v| !v.is_empty())
+}
+
+/// The cookies a login sets: (access cookie name, value), (refresh name, value).
+pub struct HttpSession {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl HttpSession {
+    pub fn cookie_header(&self, access_name: &str, refresh_name: &str) -> String {
+        format!(
+            "{access_name}={}; {refresh_name}={}",
+            self.access, self.refresh
+        )
+    }
+}
+
+/// Signs in through the form at `base`, as a browser would.
+pub fn login(agent: &ureq::Agent, base: &str, username: &str, access_name: &str) -> HttpSession {
+    let mut form = agent.get(format!("{base}/login")).call().unwrap();
+    let csrf_cookie = set_cookie(&form, CSRF).expect("CSRF cookie");
+    let body = form.body_mut().read_to_string().unwrap();
+    let token = hidden_value(&body, "csrf_token").unwrap();
+    let response = agent
+        .post(format!("{base}/login"))
+        .header("Cookie", format!("{CSRF}={csrf_cookie}"))
+        .send_form([
+            ("username", username),
+            ("password", PASSWORD),
+            ("csrf_token", &token),
+        ])
+        .unwrap();
+    assert_eq!(response.status(), 303, "login at {base}");
+    HttpSession {
+        access: set_cookie(&response, access_name).expect("access cookie"),
+        refresh: set_cookie(&response, REFRESH).expect("refresh cookie"),
+    }
+}
+
+/// The app served in this process on a free port of 127.0.0.1; stopped when dropped.
+pub struct Server {
+    pub base: String,
+    shutdown: Shutdown,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn start(app: rocket::Rocket<rocket::Build>) -> Server {
+        let port = free_port();
+        let figment = app
+            .figment()
+            .clone()
+            .merge(("port", port))
+            .merge(("address", "127.0.0.1"))
+            .merge(("shutdown.ctrlc", false))
+            .merge(("shutdown.grace", 1))
+            .merge(("shutdown.mercy", 1));
+        let rocket = rocket::execute(app.configure(figment).ignite()).expect("ignites");
+        let shutdown = rocket.shutdown();
+        let thread = thread::spawn(move || {
+            let _ = rocket::execute(rocket.launch());
+        });
+        let base = format!("http://127.0.0.1:{port}");
+        wait_until_up(&base);
+        Server {
+            base,
+            shutdown,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.clone().notify();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

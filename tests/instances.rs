@@ -1,0 +1,116 @@
+//! Two doorman processes on one SQLite file: a revocation on one reaches the other within
+//! `revocation_poll`, while both verify access tokens without the database.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const POLL_SECONDS: u64 = 1;
+
+/// A `doorman serve` process; killed when dropped.
+struct Instance {
+    child: Child,
+    base: String,
+}
+
+impl Instance {
+    fn start(data_dir: &std::path::Path) -> Instance {
+        let port = http::free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .arg("serve")
+            .current_dir(data_dir)
+            .env("DOORMAN_DATA_DIR", data_dir)
+            .env("DOORMAN_BCRYPT_COST", "4")
+            .env("DOORMAN_REVOCATION_POLL", POLL_SECONDS.to_string())
+            .env("DOORMAN_ADMIN_PASSWORD", PASSWORD)
+            .env("ROCKET_ADDRESS", "127.0.0.1")
+            .env("ROCKET_PORT", port.to_string())
+            .env("ROCKET_LOG_LEVEL", "off")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        http::wait_until_up(&base);
+        Instance { child, base }
+    }
+
+    fn profile_status(&self, agent: &ureq::Agent, access: &str) -> u16 {
+        agent
+            .get(format!("{}/profile", self.base))
+            .header("Cookie", format!("{ACCESS}={access}"))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_revocation_on_one_instance_reaches_the_other_within_the_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Instance::start(dir.path());
+    let b = Instance::start(dir.path());
+    let agent = http::agent();
+
+    let session = http::login(&agent, &a.base, "admin", ACCESS);
+    assert_eq!(a.profile_status(&agent, &session.access), 200);
+    assert_eq!(
+        b.profile_status(&agent, &session.access),
+        200,
+        "B verifies A's token"
+    );
+
+    // End the session on B, through its sessions page.
+    let cookies = session.cookie_header(ACCESS, REFRESH);
+    let mut page = agent
+        .get(format!("{}/sessions", b.base))
+        .header("Cookie", &cookies)
+        .call()
+        .unwrap();
+    let body = page.body_mut().read_to_string().unwrap();
+    let token = hidden_value(&body, "csrf_token").unwrap();
+    let sid = body
+        .split("/sessions/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+    let revoke = agent
+        .post(format!("{}/sessions/{sid}/revoke", b.base))
+        .header("Cookie", &cookies)
+        .send_form([("csrf_token", token.as_str())])
+        .unwrap();
+    assert_eq!(revoke.status(), 303);
+    let revoked_at = Instant::now();
+    assert_eq!(
+        b.profile_status(&agent, &session.access),
+        303,
+        "refused at once on B"
+    );
+
+    // A learns of it from the database within the poll (bounded wait, generous for a busy CI).
+    let deadline = revoked_at + Duration::from_secs(POLL_SECONDS * 5 + 5);
+    while a.profile_status(&agent, &session.access) == 200 {
+        assert!(
+            Instant::now() < deadline,
+            "A never learned of the revocation"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let seen_after = revoked_at.elapsed();
+    eprintln!("revocation reached the other instance after {seen_after:?} (poll {POLL_SECONDS}s)");
+    assert_eq!(a.profile_status(&agent, &session.access), 303);
+}
