@@ -12,9 +12,10 @@ use crate::auth::passwords;
 use crate::auth::session::{self, EndReason};
 use crate::client::ClientInfo;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, Config};
+use crate::config::{self, Config, JwtAlgorithm};
 use crate::db::{self, Db, users::UserRow};
 use crate::events::{self, EventKind};
+use crate::keygen;
 
 pub const USAGE: &str = "usage:
   doorman [serve]                        run the server
@@ -23,7 +24,9 @@ pub const USAGE: &str = "usage:
   doorman user role <name> <admin|user>  change a user's role
   doorman user disable <name>            disable an account and end its sessions
   doorman user enable <name>             enable an account again
-  doorman user list                      list users";
+  doorman user list                      list users
+  doorman keys generate --algorithm <HS256|RS256|ES256|EdDSA> --out <dir>
+                                         write a new signing key (private 0600)";
 
 /// A failure to report: the message, and the exit code (2 for usage errors).
 struct Failure(String, u8);
@@ -38,7 +41,44 @@ fn usage() -> Failure {
 
 /// Runs `doorman user <args>`.
 pub fn user(args: &[String]) -> ExitCode {
-    match run(args) {
+    report(run(args))
+}
+
+/// Runs `doorman keys generate --algorithm <alg> --out <dir>`.
+pub fn keys(args: &[String]) -> ExitCode {
+    report(generate_key(args))
+}
+
+fn generate_key(args: &[String]) -> Result<String, Failure> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (algorithm, out) = match args.as_slice() {
+        ["generate", "--algorithm", alg, "--out", out]
+        | ["generate", "--out", out, "--algorithm", alg] => (*alg, *out),
+        _ => return Err(usage()),
+    };
+    let algorithm: JwtAlgorithm =
+        serde_json::from_value(serde_json::Value::String(algorithm.to_owned())).map_err(|_| {
+            fail(format!(
+                "unknown algorithm `{algorithm}` (HS256, RS256, ES256 or EdDSA)"
+            ))
+        })?;
+    let generated = keygen::generate(algorithm, std::path::Path::new(out)).map_err(fail)?;
+    let mut message = format!(
+        "wrote {} (private, mode 0600)\nuse it with: DOORMAN_JWT_ALGORITHM={algorithm:?} DOORMAN_JWT_KEY_FILE={}",
+        generated.private.display(),
+        generated.private.display()
+    );
+    if let Some(public) = generated.public {
+        message.push_str(&format!(
+            "\nwrote {} (public: for other services, and for jwt_previous_keys after the next rotation)",
+            public.display()
+        ));
+    }
+    Ok(message)
+}
+
+fn report(result: Result<String, Failure>) -> ExitCode {
+    match result {
         Ok(message) => {
             println!("{message}");
             ExitCode::SUCCESS

@@ -62,14 +62,101 @@ pub fn describe(status: Status) -> (&'static str, &'static str) {
     }
 }
 
+/// An error answer of the JSON API: `{"error": sentence, "code": code}`, with
+/// `WWW-Authenticate: Bearer` on 401s (RFC 6750) and `Retry-After` on 429s.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: Status,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after: Option<i64>,
+}
+
+/// The API error a guard refused a request with, for the catcher to answer.
+#[derive(Debug, Clone, Default)]
+pub struct ApiErrorNote(pub Option<ApiError>);
+
+impl ApiError {
+    pub fn new(status: Status, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(Status::Unauthorized, code, message)
+    }
+
+    pub fn invalid_input(message: impl Into<String>) -> ApiError {
+        ApiError::new(Status::UnprocessableEntity, "invalid_input", message)
+    }
+
+    /// Leaves this error for the catcher and hands back the status for a guard's outcome.
+    pub fn note(self, req: &Request<'_>) -> Status {
+        let status = self.status;
+        req.local_cache(|| ApiErrorNote(Some(self)));
+        status
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        let status = e.status();
+        let (sentence, code) = describe(status);
+        match e {
+            AppError::Db(e) => rocket::error!("{e}"),
+            AppError::Busy => rocket::warn!("password hashing queue full"),
+            AppError::NotFound | AppError::Invalid(_) => {}
+        }
+        ApiError::new(status, code, sentence)
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        AppError::Db(e).into()
+    }
+}
+
+impl<'r> Responder<'r, 'static> for ApiError {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        let mut response =
+            Json(json!({ "error": self.message, "code": self.code })).respond_to(req)?;
+        response.set_status(self.status);
+        if self.status == Status::Unauthorized {
+            // RFC 6750 §3: an error code only when a token was presented and refused.
+            let challenge = match self.code {
+                "missing_token" | "invalid_credentials" => r#"Bearer realm="doorman""#.to_owned(),
+                _ => format!(
+                    r#"Bearer realm="doorman", error="invalid_token", error_description="{}""#,
+                    self.message.replace('"', "'")
+                ),
+            };
+            response.set_header(Header::new("WWW-Authenticate", challenge));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.set_header(Header::new("Retry-After", seconds.to_string()));
+        }
+        Ok(response)
+    }
+}
+
 /// The response for an error status: JSON under `/api`, an HTML page elsewhere.
 pub fn error_response(req: &Request<'_>, status: Status) -> response::Result<'static> {
     let note = req.local_cache(|| ErrorNote("")).0;
     let (sentence, code) = describe(status);
     let message = if note.is_empty() { sentence } else { note };
-    let mut response = if req.uri().path().starts_with("/api") {
-        Json(json!({ "error": message, "code": code })).respond_to(req)?
-    } else {
+    if req.uri().path().starts_with("/api") {
+        let noted = req.local_cache(ApiErrorNote::default).0.clone();
+        let error = noted
+            .filter(|e| e.status == status)
+            .unwrap_or_else(|| ApiError::new(status, code, message));
+        return error.respond_to(req);
+    }
+    let mut response = {
         Page::of(req)
             .render(
                 "error",

@@ -16,6 +16,7 @@ pub mod device;
 pub mod error;
 pub mod events;
 mod fsutil;
+pub mod keygen;
 pub mod routes;
 pub mod views;
 pub mod web;
@@ -65,8 +66,10 @@ pub fn build(figment: Figment, clock: SharedClock) -> Rocket<Build> {
         .attach(SilentRefresh)
         .attach(auth::revocation::poller())
         .mount("/", routes::html())
+        .mount("/api", routes::api::routes())
         .mount("/static", FileServer::from(relative!("static")))
         .register("/", routes::catchers::html())
+        .register("/api", routes::catchers::api())
 }
 
 /// Everything an instance keeps in managed state.

@@ -9,6 +9,7 @@ async fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         None | Some("serve") if args.len() <= 1 => serve().await,
         Some("user") => doorman::cli::user(&args[1..]),
+        Some("keys") => doorman::cli::keys(&args[1..]),
         _ => {
             eprintln!("{}", doorman::cli::USAGE);
             ExitCode::from(2)

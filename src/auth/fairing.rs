@@ -41,7 +41,10 @@ struct FairingCookies(Vec<Cookie<'static>>);
 
 /// Paths whose requests never read cookies or touch the database here.
 fn skips(path: &str) -> bool {
-    path == "/api" || path.starts_with("/api/") || path.starts_with("/static/")
+    path == "/api"
+        || path.starts_with("/api/")
+        || path.starts_with("/static/")
+        || path.starts_with("/.well-known/")
 }
 
 #[rocket::async_trait]
@@ -112,13 +115,7 @@ async fn authenticate(req: &Request<'_>) -> (AuthState, Vec<Cookie<'static>>) {
     match outcome {
         Ok(rotated) => {
             let session = &rotated.session;
-            let claims = tokens.issue(
-                session.user_id,
-                &session.public_id,
-                &rotated.role,
-                now,
-                lifetimes.access_expiry(now, session),
-            );
+            let claims = lifetimes.access_claims(tokens, session, &rotated.role, now);
             let cookies = policy.session(
                 tokens.sign(&claims),
                 rotated.refresh_token,

@@ -1,6 +1,7 @@
 //! Authentication: tokens, passwords, sessions and their rotation, cookies, CSRF, and the guards
 //! and fairing that wire them into Rocket.
 
+pub mod bearer;
 pub mod cookies;
 pub mod csrf;
 pub mod fairing;

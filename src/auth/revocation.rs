@@ -54,6 +54,13 @@ impl Revocations {
         })
     }
 
+    /// Whether the session of these claims is known to have ended (rather than to need new claims).
+    pub fn has_ended(&self, claims: &AccessClaims) -> bool {
+        self.entries.read().map_or(true, |entries| {
+            entries.get(&claims.sid).is_some_and(|e| e.ended)
+        })
+    }
+
     /// Sessions that have ended: their access tokens are refused from now on.
     pub fn revoke<I: IntoIterator<Item = String>>(&self, sids: I, now: i64) {
         self.insert(sids.into_iter().map(|sid| (sid, Fact::Ended)), now);

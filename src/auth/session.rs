@@ -1,5 +1,6 @@
 //! Sessions (refresh-token families): how one starts at login and how one ends.
 
+use super::tokens::{AccessClaims, TokenService};
 use crate::client::ClientInfo;
 use crate::config::Config;
 use crate::crypto;
@@ -30,6 +31,23 @@ impl Lifetimes {
     /// When an access token issued now for this session expires: never after the session.
     pub fn access_expiry(&self, now: i64, session: &SessionRow) -> i64 {
         (now + self.access_ttl).min(session.expires_at)
+    }
+
+    /// The claims of a new access token for `session`, whose user has `role`.
+    pub fn access_claims(
+        &self,
+        tokens: &TokenService,
+        session: &SessionRow,
+        role: &str,
+        now: i64,
+    ) -> AccessClaims {
+        tokens.issue(
+            session.user_id,
+            &session.public_id,
+            role,
+            now,
+            self.access_expiry(now, session),
+        )
     }
 }
 
@@ -211,4 +229,34 @@ pub fn end_all_except_in(
         }
     }
     Ok(ended)
+}
+
+/// Ends the session a refresh token belongs to (any token of the family), as a logout. Returns
+/// the session's public id, or `None` for a token doorman never issued.
+pub fn end_by_refresh_token(
+    conn: &mut Conn,
+    now: i64,
+    token: &str,
+    client: &ClientInfo,
+) -> Result<Option<String>, DbError> {
+    db::write_transaction(conn, |conn| {
+        let Some(row) = db::refresh_tokens::find_by_hash(conn, &token_hash(token))? else {
+            return Ok(None);
+        };
+        let Some(session) = db::sessions::find(conn, row.session_id)? else {
+            return Ok(None);
+        };
+        if db::sessions::end(conn, session.id, now, EndReason::Logout.as_str())? {
+            events::record(
+                conn,
+                now,
+                EventKind::Logout,
+                Some(session.user_id),
+                Some(session.id),
+                client,
+            )?;
+        }
+        Ok::<_, diesel::result::Error>(Some(session.public_id))
+    })
+    .map_err(DbError::from)
 }

@@ -127,13 +127,10 @@ impl Desk<'_> {
     /// Sets the cookies of a freshly started session.
     fn sign_in(&self, accounts: &Accounts<'_>, now: i64, signed_in: SignedInSession) {
         let session = &signed_in.started.session;
-        let claims = self.tokens.issue(
-            signed_in.user.id,
-            &session.public_id,
-            &signed_in.user.role,
-            now,
-            accounts.lifetimes.access_expiry(now, session),
-        );
+        let claims =
+            accounts
+                .lifetimes
+                .access_claims(self.tokens, session, &signed_in.user.role, now);
         self.policy.set_session(
             self.jar,
             self.tokens.sign(&claims),

@@ -32,3 +32,13 @@ fn error_page(status: Status, _req: &Request<'_>) -> ErrorPage {
 pub fn html() -> Vec<Catcher> {
     catchers![to_login, error_page]
 }
+
+/// Under `/api` every error is JSON, 401s included (no redirect to a login form).
+#[catch(401)]
+fn api_unauthorized(req: &Request<'_>) -> ErrorPage {
+    error_page(Status::Unauthorized, req)
+}
+
+pub fn api() -> Vec<Catcher> {
+    catchers![api_unauthorized, error_page]
+}

@@ -2,9 +2,11 @@
 
 pub mod account;
 pub mod admin;
+pub mod api;
 pub mod catchers;
 pub mod effects;
 pub mod health;
+pub mod jwks;
 pub mod pages;
 pub mod sessions;
 
@@ -24,6 +26,7 @@ pub fn html() -> Vec<Route> {
         sessions::revoke,
         sessions::revoke_others,
         health::healthz,
+        jwks::jwks,
         admin::console,
         admin::user,
         admin::revoke_session,

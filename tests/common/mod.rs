@@ -55,7 +55,11 @@ impl TestApp {
     }
 
     pub fn with(overrides: Value) -> TestApp {
-        let dir = tempfile::tempdir().expect("temporary directory");
+        TestApp::in_dir(tempfile::tempdir().expect("temporary directory"), overrides)
+    }
+
+    /// An app whose data directory is `dir` (prepared by the test, e.g. with key files).
+    pub fn in_dir(dir: TempDir, overrides: Value) -> TestApp {
         let clock = ManualClock::starting_now();
         let client = Client::untracked(app(&dir, overrides, &clock)).expect("app starts");
         TestApp { client, clock, dir }

@@ -1,0 +1,351 @@
+//! The JSON API: the browser flow's rules behind bearer tokens, for apps, scripts and services.
+
+use rocket::data::{self, Data, FromData};
+use rocket::http::Status;
+use rocket::serde::json::Json;
+use rocket::{Request, State, delete, get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::accounts::{Accounts, LoginError};
+use crate::auth::bearer::{Bearer, BearerAdmin};
+use crate::auth::refresh::{RefreshError, rotate};
+use crate::auth::session::{self, EndReason, Lifetimes};
+use crate::auth::tokens::TokenService;
+use crate::client::ClientInfo;
+use crate::db::{self, DbError, sessions::SessionRow};
+use crate::error::{ApiError, AppError};
+use crate::events::EventKind;
+use crate::routes::effects::Effects;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON body: the wrong content type, malformed JSON or missing fields get a JSON 4xx.
+pub struct ApiJson<T>(pub T);
+
+#[rocket::async_trait]
+impl<'r, T: DeserializeOwned> FromData<'r> for ApiJson<T> {
+    type Error = ();
+
+    async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+        if !req.content_type().is_some_and(|ct| ct.is_json()) {
+            let error = ApiError::new(
+                Status::UnsupportedMediaType,
+                "invalid_input",
+                "Send a JSON body with Content-Type: application/json.",
+            );
+            return data::Outcome::Error((error.note(req), ()));
+        }
+        match Json::<T>::from_data(req, data).await {
+            data::Outcome::Success(json) => data::Outcome::Success(ApiJson(json.into_inner())),
+            data::Outcome::Error((status, e)) => {
+                let error = if status == Status::PayloadTooLarge {
+                    ApiError::new(status, "invalid_input", "The body is too large.")
+                } else {
+                    ApiError::invalid_input(format!("The JSON body is not what was expected: {e}"))
+                };
+                data::Outcome::Error((error.note(req), ()))
+            }
+            data::Outcome::Forward(f) => data::Outcome::Forward(f),
+        }
+    }
+}
+
+/// Issuance of token pairs: what login and refresh answer.
+struct Pair<'a> {
+    tokens: &'a TokenService,
+    lifetimes: &'a Lifetimes,
+}
+
+impl Pair<'_> {
+    fn answer(&self, session: &SessionRow, role: &str, refresh_token: String, now: i64) -> Value {
+        let claims = self
+            .lifetimes
+            .access_claims(self.tokens, session, role, now);
+        json!({
+            "access_token": self.tokens.sign(&claims),
+            "refresh_token": refresh_token,
+            "token_type": "Bearer",
+            "expires_in": claims.exp - now,
+        })
+    }
+}
+
+fn rfc3339(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn session_json(row: &SessionRow, current_sid: &str) -> Value {
+    json!({
+        "sid": row.public_id,
+        "device": crate::device::label(&row.last_user_agent),
+        "ip": row.last_ip,
+        "created_at": rfc3339(row.created_at),
+        "last_seen_at": rfc3339(row.last_used_at),
+        "current": row.public_id == current_sid,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    username: String,
+    password: String,
+}
+
+#[post("/auth/login", data = "<body>")]
+pub async fn login(
+    body: ApiJson<Credentials>,
+    client: ClientInfo,
+    accounts: Accounts<'_>,
+    tokens: &State<TokenService>,
+    fx: Effects<'_>,
+) -> ApiResult<Json<Value>> {
+    let Credentials { username, password } = body.0;
+    let now = fx.now;
+    match accounts
+        .login(now, &username, &password, false, client)
+        .await
+    {
+        Ok(signed_in) => {
+            let pair = Pair {
+                tokens,
+                lifetimes: &accounts.lifetimes,
+            };
+            let session = &signed_in.started.session;
+            Ok(Json(pair.answer(
+                session,
+                &signed_in.user.role,
+                signed_in.started.refresh_token,
+                now,
+            )))
+        }
+        Err(LoginError::InvalidCredentials) => Err(ApiError::unauthorized(
+            "invalid_credentials",
+            "The username or password is not right.",
+        )),
+        Err(LoginError::Disabled) => Err(ApiError::new(
+            Status::Forbidden,
+            "account_disabled",
+            "This account is disabled.",
+        )),
+        Err(LoginError::Throttled { retry_after }) => Err(ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(
+                Status::TooManyRequests,
+                "too_many_attempts",
+                "Too many failed sign-ins; wait before trying again.",
+            )
+        }),
+        Err(LoginError::Busy) => Err(AppError::Busy.into()),
+        Err(LoginError::Db(e)) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+#[post("/auth/refresh", data = "<body>")]
+pub async fn refresh(
+    body: ApiJson<RefreshBody>,
+    client: ClientInfo,
+    accounts: Accounts<'_>,
+    tokens: &State<TokenService>,
+    fx: Effects<'_>,
+) -> ApiResult<Json<Value>> {
+    let (now, lifetimes, presented) = (fx.now, accounts.lifetimes, body.0.refresh_token);
+    let outcome = accounts
+        .db
+        .run(move |conn| rotate(conn, now, &lifetimes, &presented, &client))
+        .await;
+    match outcome {
+        Ok(rotated) => {
+            let pair = Pair {
+                tokens,
+                lifetimes: &lifetimes,
+            };
+            Ok(Json(pair.answer(
+                &rotated.session,
+                &rotated.role,
+                rotated.refresh_token,
+                now,
+            )))
+        }
+        Err(RefreshError::Reused { sid }) => {
+            fx.ended(vec![sid]);
+            Err(ApiError::unauthorized(
+                "reuse_detected",
+                "This refresh token was already used: the session is ended as possibly stolen.",
+            ))
+        }
+        Err(RefreshError::Unknown) => Err(ApiError::unauthorized(
+            "invalid_token",
+            "The refresh token is not valid.",
+        )),
+        Err(RefreshError::SessionEnded) => Err(ApiError::unauthorized(
+            "session_revoked",
+            "This session has ended; sign in again.",
+        )),
+        Err(RefreshError::Expired) => Err(ApiError::unauthorized(
+            "token_expired",
+            "The session has expired; sign in again.",
+        )),
+        Err(RefreshError::Db(e)) => Err(e.into()),
+    }
+}
+
+#[post("/auth/logout", data = "<body>")]
+pub async fn logout(
+    body: ApiJson<RefreshBody>,
+    client: ClientInfo,
+    accounts: Accounts<'_>,
+    fx: Effects<'_>,
+) -> ApiResult<Status> {
+    let (now, presented) = (fx.now, body.0.refresh_token);
+    let ended = accounts
+        .db
+        .run(move |conn| session::end_by_refresh_token(conn, now, &presented, &client))
+        .await?;
+    let sid = ended.ok_or_else(|| {
+        ApiError::unauthorized("invalid_token", "The refresh token is not valid.")
+    })?;
+    fx.ended(vec![sid]);
+    Ok(Status::NoContent)
+}
+
+#[get("/me")]
+pub async fn me(caller: Bearer, accounts: Accounts<'_>) -> ApiResult<Json<Value>> {
+    let (user_id, sid) = (caller.user_id(), caller.sid().to_owned());
+    let (user, session) = accounts
+        .db
+        .run(move |conn| {
+            let user = db::users::find(conn, user_id)?;
+            let session = db::sessions::find_by_public_id(conn, &sid)?;
+            Ok::<_, DbError>((user, session))
+        })
+        .await?;
+    let (Some(user), Some(session)) = (user, session) else {
+        return Err(ApiError::unauthorized(
+            "session_revoked",
+            "This session has ended.",
+        ));
+    };
+    let mut session = session_json(&session, caller.sid());
+    if let Value::Object(map) = &mut session {
+        map.remove("current");
+    }
+    Ok(Json(json!({
+        "user": {
+            "id": user.id,
+            "username": user.username,
+            "role": user.role,
+            "created_at": rfc3339(user.created_at),
+        },
+        "session": session,
+    })))
+}
+
+#[get("/sessions")]
+pub async fn sessions(
+    caller: Bearer,
+    accounts: Accounts<'_>,
+    fx: Effects<'_>,
+) -> ApiResult<Json<Value>> {
+    let (user_id, now, refresh_ttl) = (caller.user_id(), fx.now, accounts.lifetimes.refresh_ttl);
+    let rows = accounts
+        .db
+        .run(move |conn| {
+            db::sessions::active_for_user(conn, user_id, now, refresh_ttl).map_err(DbError::from)
+        })
+        .await?;
+    let sessions: Vec<Value> = rows.iter().map(|s| session_json(s, caller.sid())).collect();
+    Ok(Json(json!({ "sessions": sessions })))
+}
+
+#[delete("/sessions/<sid>")]
+pub async fn end_session(
+    caller: Bearer,
+    sid: &str,
+    client: ClientInfo,
+    accounts: Accounts<'_>,
+    fx: Effects<'_>,
+) -> ApiResult<Status> {
+    let (user_id, now, target) = (caller.user_id(), fx.now, sid.to_owned());
+    let ended = accounts
+        .db
+        .run(move |conn| {
+            session::end_one(
+                conn,
+                now,
+                user_id,
+                &target,
+                EndReason::Revoked,
+                EventKind::SessionRevoked,
+                &client,
+                None,
+            )
+        })
+        .await?;
+    if !ended {
+        return Err(ApiError::new(
+            Status::NotFound,
+            "not_found",
+            "No such session of yours.",
+        ));
+    }
+    fx.ended(vec![sid.to_owned()]);
+    Ok(Status::NoContent)
+}
+
+#[get("/admin/users")]
+pub async fn admin_users(
+    _admin: BearerAdmin,
+    accounts: Accounts<'_>,
+    fx: Effects<'_>,
+) -> ApiResult<Json<Value>> {
+    let (now, refresh_ttl) = (fx.now, accounts.lifetimes.refresh_ttl);
+    let (users, counts) = accounts
+        .db
+        .run(move |conn| {
+            let users = db::users::all(conn)?;
+            let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
+            let counts = db::sessions::count_active_by_user(conn, &ids, now, refresh_ttl)?;
+            Ok::<_, DbError>((users, counts))
+        })
+        .await?;
+    let users: Vec<Value> = users
+        .iter()
+        .map(|u| {
+            json!({
+                "id": u.id,
+                "username": u.username,
+                "role": u.role,
+                "disabled": u.disabled,
+                "created_at": rfc3339(u.created_at),
+                "last_login_at": u.last_login_at.map(rfc3339),
+                "active_sessions": counts.iter().find(|(id, _)| *id == u.id).map_or(0, |c| c.1),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "users": users })))
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![
+        login,
+        refresh,
+        logout,
+        me,
+        sessions,
+        end_session,
+        admin_users
+    ]
+}
