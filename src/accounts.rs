@@ -8,7 +8,7 @@ use rocket::request::{FromRequest, Outcome};
 use crate::auth::passwords::{self, HashError, MAX_PASSWORD_CHARS, PasswordHasher};
 use std::sync::Arc;
 
-use crate::auth::session::{self, EndReason, Lifetimes, Started};
+use crate::auth::session::{self, EndReason, Ending, Lifetimes, Started};
 use crate::auth::throttle::{Subjects, ThrottlePolicy};
 use crate::client::ClientInfo;
 use crate::crypto;
@@ -285,16 +285,14 @@ impl Accounts<'_> {
                         current,
                         &client,
                     )?;
-                    session::end_all_except_in(
-                        conn,
+                    let ending = Ending {
                         now,
-                        user_id,
-                        Some(&keep),
-                        EndReason::PasswordChanged,
-                        EventKind::SessionRevoked,
-                        &client,
-                        Some("password changed"),
-                    )
+                        reason: EndReason::PasswordChanged,
+                        event: EventKind::SessionRevoked,
+                        client: &client,
+                        detail: Some("password changed"),
+                    };
+                    session::end_all_except_in(conn, user_id, Some(&keep), &ending)
                 })
                 .map_err(DbError::from)
             })

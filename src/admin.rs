@@ -3,7 +3,7 @@
 use diesel::result::Error as DieselError;
 
 use crate::accounts::Role;
-use crate::auth::session::{self, EndReason};
+use crate::auth::session::{self, EndReason, Ending};
 use crate::client::ClientInfo;
 use crate::db::{self, Conn, DbError, users::UserRow};
 use crate::events::{self, EventKind};
@@ -135,16 +135,14 @@ pub fn set_disabled(
             Some(&note),
         )?;
         let ended = if disabled {
-            session::end_all_except_in(
-                conn,
+            let ending = Ending {
                 now,
-                user_id,
-                None,
-                EndReason::UserDisabled,
-                EventKind::SessionRevoked,
-                &actor.client,
-                Some(&note),
-            )?
+                reason: EndReason::UserDisabled,
+                event: EventKind::SessionRevoked,
+                client: &actor.client,
+                detail: Some(&note),
+            };
+            session::end_all_except_in(conn, user_id, None, &ending)?
         } else {
             Vec::new()
         };
@@ -166,13 +164,9 @@ pub fn revoke_session(
     let note = actor.note();
     let ended = session::end_one(
         conn,
-        now,
         user_id,
         sid,
-        EndReason::Revoked,
-        EventKind::SessionRevoked,
-        &actor.client,
-        Some(&note),
+        &Ending::revoked(now, &actor.client, Some(&note)),
     )?;
     if !ended {
         return Err(AdminError::NotFound);
@@ -194,13 +188,9 @@ pub fn revoke_all(
     let note = actor.note();
     let ended = session::end_all_except(
         conn,
-        now,
         user_id,
         None,
-        EndReason::Revoked,
-        EventKind::SessionRevoked,
-        &actor.client,
-        Some(&note),
+        &Ending::revoked(now, &actor.client, Some(&note)),
     )?;
     Ok(SessionChanges {
         ended,

@@ -9,7 +9,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use crate::accounts::{self, Role};
 use crate::admin::{self, Actor, AdminError};
 use crate::auth::passwords;
-use crate::auth::session::{self, EndReason};
+use crate::auth::session::{self, EndReason, Ending};
 use crate::client::ClientInfo;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config, JwtAlgorithm};
@@ -136,16 +136,14 @@ fn run(args: &[String]) -> Result<String, Failure> {
                     &actor.client,
                     Some("by the command line"),
                 )?;
-                session::end_all_except_in(
-                    conn,
+                let ending = Ending {
                     now,
-                    user.id,
-                    None,
-                    EndReason::PasswordChanged,
-                    EventKind::SessionRevoked,
-                    &actor.client,
-                    Some("password changed"),
-                )
+                    reason: EndReason::PasswordChanged,
+                    event: EventKind::SessionRevoked,
+                    client: &actor.client,
+                    detail: Some("password changed"),
+                };
+                session::end_all_except_in(conn, user.id, None, &ending)
             })
             .map_err(|e: DieselError| fail(e.to_string()))?;
             Ok(format!(

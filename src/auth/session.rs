@@ -4,7 +4,7 @@ use super::tokens::{AccessClaims, TokenService};
 use crate::client::ClientInfo;
 use crate::config::Config;
 use crate::crypto;
-use crate::db::{self, Conn, DbError, sessions::SessionRow, users::UserRow};
+use crate::db::{self, Conn, Db, DbError, sessions::SessionRow, users::UserRow};
 use crate::events::{self, EventKind};
 
 /// The lifetimes the session rules apply, taken from the configuration.
@@ -144,91 +144,108 @@ pub fn start(
     .map_err(DbError::from)
 }
 
-/// Ends a session by its public id on behalf of `user_id`, recording `event` (with `detail`).
-/// Returns false when it was not that user's open session.
-#[allow(clippy::too_many_arguments)]
-pub fn end_one(
-    conn: &mut Conn,
-    now: i64,
-    user_id: i64,
-    public_id: &str,
-    reason: EndReason,
-    event: EventKind,
-    client: &ClientInfo,
-    detail: Option<&str>,
-) -> Result<bool, DbError> {
-    db::write_transaction(conn, |conn| {
-        let Some(session) = db::sessions::find_by_public_id(conn, public_id)? else {
-            return Ok(false);
-        };
-        if session.user_id != user_id || !db::sessions::end(conn, session.id, now, reason.as_str())?
-        {
+/// Why sessions end and who ended them, as the session rows and security events record it.
+#[derive(Debug, Clone, Copy)]
+pub struct Ending<'a> {
+    pub now: i64,
+    pub reason: EndReason,
+    pub event: EventKind,
+    pub client: &'a ClientInfo,
+    /// A note for people: who did it, or why.
+    pub detail: Option<&'a str>,
+}
+
+impl<'a> Ending<'a> {
+    /// A user or an admin ended the session by hand.
+    pub fn revoked(now: i64, client: &'a ClientInfo, detail: Option<&'a str>) -> Ending<'a> {
+        Ending {
+            now,
+            reason: EndReason::Revoked,
+            event: EventKind::SessionRevoked,
+            client,
+            detail,
+        }
+    }
+
+    /// Ends one open session and records the event; false when it was not open.
+    fn apply(&self, conn: &mut Conn, session: &SessionRow) -> Result<bool, diesel::result::Error> {
+        if !db::sessions::end(conn, session.id, self.now, self.reason.as_str())? {
             return Ok(false);
         }
         events::record_with(
             conn,
-            now,
-            event,
-            Some(user_id),
+            self.now,
+            self.event,
+            Some(session.user_id),
             Some(session.id),
-            client,
-            detail,
+            self.client,
+            self.detail,
         )?;
-        Ok::<_, diesel::result::Error>(true)
+        Ok(true)
+    }
+}
+
+/// Ends one of `user_id`'s sessions by its public id. Returns false when it was not that user's
+/// open session.
+pub fn end_one(
+    conn: &mut Conn,
+    user_id: i64,
+    public_id: &str,
+    ending: &Ending<'_>,
+) -> Result<bool, DbError> {
+    db::write_transaction(conn, |conn| {
+        match db::sessions::find_by_public_id(conn, public_id)? {
+            Some(session) if session.user_id == user_id => ending.apply(conn, &session),
+            _ => Ok(false),
+        }
     })
     .map_err(DbError::from)
 }
 
-/// Ends every open session of `user_id` except `keep`, recording `event` for each (with
-/// `detail`). Returns the public ids of the sessions it ended.
-#[allow(clippy::too_many_arguments)]
+/// Ends every open session of `user_id` except `keep`. Returns the public ids it ended.
 pub fn end_all_except(
     conn: &mut Conn,
-    now: i64,
     user_id: i64,
     keep: Option<&str>,
-    reason: EndReason,
-    event: EventKind,
-    client: &ClientInfo,
-    detail: Option<&str>,
+    ending: &Ending<'_>,
 ) -> Result<Vec<String>, DbError> {
-    db::write_transaction(conn, |conn| {
-        end_all_except_in(conn, now, user_id, keep, reason, event, client, detail)
-    })
-    .map_err(DbError::from)
+    db::write_transaction(conn, |conn| end_all_except_in(conn, user_id, keep, ending))
+        .map_err(DbError::from)
 }
 
 /// [`end_all_except`] inside a transaction the caller already holds.
-#[allow(clippy::too_many_arguments)]
 pub fn end_all_except_in(
     conn: &mut Conn,
-    now: i64,
     user_id: i64,
     keep: Option<&str>,
-    reason: EndReason,
-    event: EventKind,
-    client: &ClientInfo,
-    detail: Option<&str>,
+    ending: &Ending<'_>,
 ) -> Result<Vec<String>, diesel::result::Error> {
     let mut ended = Vec::new();
     for session in db::sessions::open_for_user(conn, user_id)? {
-        if Some(session.public_id.as_str()) == keep {
-            continue;
-        }
-        if db::sessions::end(conn, session.id, now, reason.as_str())? {
-            events::record_with(
-                conn,
-                now,
-                event,
-                Some(user_id),
-                Some(session.id),
-                client,
-                detail,
-            )?;
+        if Some(session.public_id.as_str()) != keep && ending.apply(conn, &session)? {
             ended.push(session.public_id);
         }
     }
     Ok(ended)
+}
+
+/// A user ends one of their own sessions (from `/sessions` or the API).
+pub async fn revoke_own(
+    db: &Db,
+    user_id: i64,
+    public_id: String,
+    now: i64,
+    client: ClientInfo,
+) -> Result<bool, DbError> {
+    db.run(move |conn| {
+        end_one(
+            conn,
+            user_id,
+            &public_id,
+            &Ending::revoked(now, &client, None),
+        )
+    })
+    .await
 }
 
 /// Ends the session a refresh token belongs to (any token of the family), as a logout. Returns

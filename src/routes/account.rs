@@ -15,7 +15,7 @@ use crate::accounts::{
 use crate::auth::cookies::{CookiePolicy, Notice};
 use crate::auth::csrf::{self, Checked, CsrfForm};
 use crate::auth::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
-use crate::auth::session::{self, EndReason};
+use crate::auth::session::{self, EndReason, Ending};
 use crate::auth::tokens::TokenService;
 use crate::auth::{SignedIn, Viewer};
 use crate::client::ClientInfo;
@@ -298,16 +298,14 @@ pub async fn logout(
 ) -> Result<Redirect, AppError> {
     let (user_id, now, sid) = (user.user_id(), fx.now, user.sid().to_owned());
     db.run(move |conn| {
-        session::end_one(
-            conn,
+        let ending = Ending {
             now,
-            user_id,
-            &sid,
-            EndReason::Logout,
-            EventKind::Logout,
-            &client,
-            None,
-        )
+            reason: EndReason::Logout,
+            event: EventKind::Logout,
+            client: &client,
+            detail: None,
+        };
+        session::end_one(conn, user_id, &sid, &ending)
     })
     .await?;
     fx.ended(vec![user.sid().to_owned()]);

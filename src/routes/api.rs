@@ -11,12 +11,11 @@ use serde_json::{Value, json};
 use crate::accounts::{Accounts, LoginError};
 use crate::auth::bearer::{Bearer, BearerAdmin};
 use crate::auth::refresh::{RefreshError, rotate};
-use crate::auth::session::{self, EndReason, Lifetimes};
+use crate::auth::session::{self, Lifetimes};
 use crate::auth::tokens::TokenService;
 use crate::client::ClientInfo;
 use crate::db::{self, DbError, sessions::SessionRow};
 use crate::error::{ApiError, AppError};
-use crate::events::EventKind;
 use crate::routes::effects::Effects;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -278,22 +277,14 @@ pub async fn end_session(
     accounts: Accounts<'_>,
     fx: Effects<'_>,
 ) -> ApiResult<Status> {
-    let (user_id, now, target) = (caller.user_id(), fx.now, sid.to_owned());
-    let ended = accounts
-        .db
-        .run(move |conn| {
-            session::end_one(
-                conn,
-                now,
-                user_id,
-                &target,
-                EndReason::Revoked,
-                EventKind::SessionRevoked,
-                &client,
-                None,
-            )
-        })
-        .await?;
+    let ended = session::revoke_own(
+        accounts.db,
+        caller.user_id(),
+        sid.to_owned(),
+        fx.now,
+        client,
+    )
+    .await?;
     if !ended {
         return Err(ApiError::new(
             Status::NotFound,

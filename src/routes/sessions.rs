@@ -8,11 +8,10 @@ use serde_json::json;
 use crate::auth::SignedIn;
 use crate::auth::cookies::Notice;
 use crate::auth::csrf::Checked;
-use crate::auth::session::{self, EndReason, Lifetimes};
+use crate::auth::session::{self, Ending, Lifetimes};
 use crate::client::ClientInfo;
 use crate::db::{self, Db, DbError};
 use crate::error::AppError;
-use crate::events::EventKind;
 use crate::routes::account::ButtonForm;
 use crate::routes::effects::Effects;
 use crate::views::{self, Page};
@@ -47,21 +46,7 @@ pub async fn revoke(
     db: &State<Db>,
     fx: Effects<'_>,
 ) -> Result<Redirect, AppError> {
-    let (user_id, now, target) = (user.user_id(), fx.now, sid.to_owned());
-    let ended = db
-        .run(move |conn| {
-            session::end_one(
-                conn,
-                now,
-                user_id,
-                &target,
-                EndReason::Revoked,
-                EventKind::SessionRevoked,
-                &client,
-                None,
-            )
-        })
-        .await?;
+    let ended = session::revoke_own(db, user.user_id(), sid.to_owned(), fx.now, client).await?;
     if !ended {
         return Err(AppError::NotFound);
     }
@@ -85,16 +70,8 @@ pub async fn revoke_others(
     let (user_id, now, keep) = (user.user_id(), fx.now, user.sid().to_owned());
     let ended = db
         .run(move |conn| {
-            session::end_all_except(
-                conn,
-                now,
-                user_id,
-                Some(&keep),
-                EndReason::Revoked,
-                EventKind::SessionRevoked,
-                &client,
-                Some("signed out everywhere else"),
-            )
+            let ending = Ending::revoked(now, &client, Some("signed out everywhere else"));
+            session::end_all_except(conn, user_id, Some(&keep), &ending)
         })
         .await?;
     fx.ended(ended);
