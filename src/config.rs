@@ -90,6 +90,10 @@ struct RawConfig {
     #[serde(default = "defaults::data_dir")]
     data_dir: PathBuf,
     database_url: Option<String>,
+    #[serde(default = "defaults::database_pool_size")]
+    database_pool_size: u32,
+    #[serde(default = "defaults::database_timeout")]
+    database_timeout: Secs,
     #[serde(default = "defaults::access_ttl")]
     access_ttl: Secs,
     #[serde(default = "defaults::refresh_ttl")]
@@ -127,6 +131,12 @@ mod defaults {
 
     pub fn data_dir() -> PathBuf {
         PathBuf::from("data")
+    }
+    pub fn database_pool_size() -> u32 {
+        8
+    }
+    pub fn database_timeout() -> Secs {
+        Secs(5)
     }
     pub fn access_ttl() -> Secs {
         Secs(15 * 60)
@@ -168,6 +178,9 @@ mod defaults {
 pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
+    pub database_pool_size: u32,
+    /// How long a request waits for a database connection before it is answered 503.
+    pub database_timeout: Secs,
     pub access_ttl: Secs,
     pub refresh_ttl: Secs,
     pub session_max_age: Secs,
@@ -255,6 +268,15 @@ impl RawConfig {
                 return Err(invalid(key, "must be at most 10 years"));
             }
         }
+        if !(1..=256).contains(&self.database_pool_size) {
+            return Err(invalid("database_pool_size", "must be between 1 and 256"));
+        }
+        if !(1..=60).contains(&self.database_timeout.0) {
+            return Err(invalid(
+                "database_timeout",
+                "must be between 1 and 60 seconds",
+            ));
+        }
         if self.reuse_grace > Secs(300) {
             return Err(invalid("reuse_grace", "must be at most 5 minutes"));
         }
@@ -296,6 +318,8 @@ impl RawConfig {
         Ok(Config {
             data_dir: self.data_dir,
             database_url,
+            database_pool_size: self.database_pool_size,
+            database_timeout: self.database_timeout,
             access_ttl: self.access_ttl,
             refresh_ttl: self.refresh_ttl,
             session_max_age: self.session_max_age,

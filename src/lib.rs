@@ -101,7 +101,11 @@ impl AppState {
 /// admin. Any failure stops the start with a message.
 fn start(rocket: &Rocket<Build>, clock: SharedClock) -> Result<AppState, String> {
     let config = Config::from_figment(rocket.figment()).map_err(|e| e.to_string())?;
-    let db = Db::open(&config.database_url).map_err(|e| e.to_string())?;
+    let pool = db::PoolSettings {
+        size: config.database_pool_size,
+        timeout: std::time::Duration::from_secs(config.database_timeout.0),
+    };
+    let db = Db::open_with(&config.database_url, pool).map_err(|e| e.to_string())?;
     let keys = SigningKeys::load(&config).map_err(|e| format!("configuration error: {e}"))?;
     let admin_password = std::env::var("DOORMAN_ADMIN_PASSWORD").ok();
     let mut conn = db.conn().map_err(|e| e.to_string())?;

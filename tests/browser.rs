@@ -212,8 +212,7 @@ fn a_person_signs_in_stays_in_and_revokes_another_browser() {
     let server = http::Server::start(app(&dir, json!({}), &clock));
     {
         let hash = doorman::auth::passwords::hash_blocking(PASSWORD, 4).unwrap();
-        let db =
-            doorman::db::Db::open(dir.path().join("doorman.sqlite3").to_str().unwrap()).unwrap();
+        let db = &server.db;
         let mut conn = db.conn().unwrap();
         let now = clock.now_secs();
         doorman::accounts::create_user(&mut conn, now, "alice", &hash, Role::User).unwrap();

@@ -2,18 +2,21 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 struct Cli {
     dir: tempfile::TempDir,
+    database_url: String,
 }
 
 impl Cli {
     fn new() -> Cli {
-        Cli {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = common::backend::database_url(dir.path());
+        Cli { dir, database_url }
     }
 
     fn run(&self, args: &[&str], stdin: &str) -> Output {
@@ -21,6 +24,7 @@ impl Cli {
             .args(args)
             .current_dir(self.dir.path())
             .env("DOORMAN_DATA_DIR", self.dir.path())
+            .env("DOORMAN_DATABASE_URL", &self.database_url)
             .env("DOORMAN_BCRYPT_COST", "4")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -53,8 +57,7 @@ impl Cli {
     }
 
     fn password_hash(&self, name: &str) -> String {
-        let db = doorman::db::Db::open(self.dir.path().join("doorman.sqlite3").to_str().unwrap())
-            .unwrap();
+        let db = doorman::db::Db::open(&self.database_url).unwrap();
         doorman::db::users::find_by_name(&mut db.conn().unwrap(), name)
             .unwrap()
             .unwrap()

@@ -20,8 +20,7 @@ fn sixteen_racing_refreshes_share_one_successor() {
     let server = http::Server::start(app(&dir, settings, &clock));
     {
         let hash = doorman::auth::passwords::hash_blocking(PASSWORD, 4).unwrap();
-        let db =
-            doorman::db::Db::open(dir.path().join("doorman.sqlite3").to_str().unwrap()).unwrap();
+        let db = &server.db;
         doorman::accounts::create_user(
             &mut db.conn().unwrap(),
             clock.now_secs(),
@@ -75,7 +74,7 @@ fn sixteen_racing_refreshes_share_one_successor() {
     let successor = answers[0].1.clone().expect("a successor");
     assert_ne!(successor, old);
 
-    let db = doorman::db::Db::open(dir.path().join("doorman.sqlite3").to_str().unwrap()).unwrap();
+    let db = &server.db;
     let mut conn = db.conn().unwrap();
     let session = doorman::db::refresh_tokens::find_by_hash(
         &mut conn,

@@ -5,64 +5,21 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::Instance;
 use common::*;
 
 const POLL_SECONDS: u64 = 1;
 
-/// A `doorman serve` process; killed when dropped.
-struct Instance {
-    child: Child,
-    base: String,
-}
-
-impl Instance {
-    fn start(data_dir: &std::path::Path) -> Instance {
-        let port = http::free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_doorman"))
-            .arg("serve")
-            .current_dir(data_dir)
-            .env("DOORMAN_DATA_DIR", data_dir)
-            .env("DOORMAN_BCRYPT_COST", "4")
-            .env("DOORMAN_REVOCATION_POLL", POLL_SECONDS.to_string())
-            .env("DOORMAN_ADMIN_PASSWORD", PASSWORD)
-            .env("ROCKET_ADDRESS", "127.0.0.1")
-            .env("ROCKET_PORT", port.to_string())
-            .env("ROCKET_LOG_LEVEL", "off")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        http::wait_until_up(&base);
-        Instance { child, base }
-    }
-
-    fn profile_status(&self, agent: &ureq::Agent, access: &str) -> u16 {
-        agent
-            .get(format!("{}/profile", self.base))
-            .header("Cookie", format!("{ACCESS}={access}"))
-            .call()
-            .unwrap()
-            .status()
-            .as_u16()
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn a_revocation_on_one_instance_reaches_the_other_within_the_poll() {
     let dir = tempfile::tempdir().unwrap();
-    let a = Instance::start(dir.path());
-    let b = Instance::start(dir.path());
+    let database_url = backend::database_url(dir.path());
+    let poll = POLL_SECONDS.to_string();
+    let env = [("DOORMAN_REVOCATION_POLL", poll.as_str())];
+    let a = Instance::start(dir.path(), &database_url, &env);
+    let b = Instance::start(dir.path(), &database_url, &env);
     let agent = http::agent();
 
     let session = http::login(&agent, &a.base, "admin", ACCESS);

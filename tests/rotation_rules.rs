@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use doorman::accounts::{self, Role};
 use doorman::auth::refresh::{self, RefreshError};
 use doorman::auth::session::{self, Lifetimes};
@@ -25,7 +27,7 @@ fn client() -> ClientInfo {
 
 fn setup() -> (tempfile::TempDir, Db, session::Started) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path().join("rules.sqlite3").to_str().unwrap()).unwrap();
+    let db = Db::open(&common::backend::database_url(dir.path())).unwrap();
     let mut conn = db.conn().unwrap();
     let user =
         accounts::create_user(&mut conn, T0, "alice", "not-a-real-hash", Role::User).unwrap();

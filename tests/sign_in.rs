@@ -489,9 +489,16 @@ fn admin_only(admin: doorman::auth::Admin) -> String {
 fn admin_guard_lets_only_admins_in() {
     let dir = tempfile::tempdir().unwrap();
     let clock = doorman::clock::ManualClock::starting_now();
-    let rocket = app(&dir, json!({}), &clock).mount("/", rocket::routes![admin_only]);
+    let database_url = backend::database_url(dir.path());
+    let rocket =
+        app_on(&dir, &database_url, json!({}), &clock).mount("/", rocket::routes![admin_only]);
     let client = rocket::local::blocking::Client::untracked(rocket).unwrap();
-    let app = TestApp { client, clock, dir };
+    let app = TestApp {
+        client,
+        clock,
+        dir,
+        database_url,
+    };
     app.create_user("root", Role::Admin);
     app.create_user("alice", Role::User);
 
@@ -554,15 +561,19 @@ fn a_short_configured_secret_stops_the_start() {
 }
 
 #[test]
-fn a_database_that_cannot_be_migrated_stops_the_start_without_a_panic() {
+fn a_database_that_cannot_be_opened_stops_the_start_without_a_panic() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("doorman.sqlite3"),
-        b"this is not a database",
-    )
-    .unwrap();
     let clock = doorman::clock::ManualClock::starting_now();
-    let err = rocket::local::blocking::Client::untracked(app(&dir, json!({}), &clock)).err();
+    let url = if backend::postgres_server().is_some() {
+        // Nothing listens on port 1.
+        "postgres://postgres@127.0.0.1:1/none".to_owned()
+    } else {
+        let file = dir.path().join("garbage.sqlite3");
+        std::fs::write(&file, b"this is not a database").unwrap();
+        file.to_string_lossy().into_owned()
+    };
+    let rocket = app_on(&dir, &url, json!({ "database_timeout": 1 }), &clock);
+    let err = rocket::local::blocking::Client::untracked(rocket).err();
     assert!(err.is_some_and(|e| e.kind().to_string().contains("fairing")));
 }
 

@@ -86,7 +86,14 @@ fn decide(
     presented: &str,
     client: &ClientInfo,
 ) -> Result<Decision, DieselError> {
-    let Some(token) = db::refresh_tokens::find_by_hash(conn, &token_hash(presented))? else {
+    let hash = token_hash(presented);
+    let Some(found) = db::refresh_tokens::find_by_hash(conn, &hash)? else {
+        return Ok(Decision::Refused(RefreshError::Unknown));
+    };
+    // Serialize with every other rotation of this session, then read the token again: a racing
+    // rotation may have used it while this one waited.
+    db::lock_session(conn, found.session_id)?;
+    let Some(token) = db::refresh_tokens::find_by_hash(conn, &hash)? else {
         return Ok(Decision::Refused(RefreshError::Unknown));
     };
     let Some((session, role, disabled)) = db::sessions::find_with_user(conn, token.session_id)?

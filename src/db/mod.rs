@@ -1,7 +1,9 @@
 //! The database layer: the pool, migrations, and one module of queries per table.
 //!
-//! Queries are plain synchronous Diesel functions over a connection; the async side reaches them
-//! through [`Db::run`], which runs them on Tokio's blocking pool.
+//! One binary serves SQLite (the embedded default) and PostgreSQL (for several instances),
+//! chosen by the scheme of `database_url`. Queries are written once against [`Conn`]; the few
+//! places where the dialects differ match on its variant, each in one function here.
+//! The async side reaches the queries through [`Db::run`], on Tokio's blocking pool.
 
 pub mod events;
 pub mod login_failures;
@@ -14,19 +16,26 @@ use std::fmt;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, CustomizeConnection, ManageConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-/// The one connection type every query is written against.
-pub type Conn = SqliteConnection;
+/// A connection to either backend; every query is written against it.
+#[derive(diesel::MultiConnection)]
+pub enum Conn {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// Errors of the database layer.
 #[derive(Debug)]
 pub enum DbError {
-    /// No connection could be had (database missing, locked for too long, pool exhausted).
+    /// No connection could be had (database down or missing, locked too long, pool exhausted).
     Unavailable(String),
     Query(diesel::result::Error),
 }
@@ -44,16 +53,72 @@ impl std::error::Error for DbError {}
 
 impl From<diesel::result::Error> for DbError {
     fn from(e: diesel::result::Error) -> Self {
-        DbError::Query(e)
+        match e {
+            // A connection that died under a query is an outage, not a bad query.
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection,
+                info,
+            ) => DbError::Unavailable(info.message().to_owned()),
+            e => DbError::Query(e),
+        }
     }
 }
 
-/// Pragmas every pooled SQLite connection needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Postgresql,
+    Sqlite,
+}
+
+impl Backend {
+    /// PostgreSQL by its URL scheme; anything else is a SQLite path (never guessed by trying).
+    fn of(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgresql
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
+/// Opens connections of the backend the URL names (the pool's connection manager).
+#[derive(Debug)]
+pub struct Manager {
+    url: String,
+    backend: Backend,
+}
+
+impl ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<Conn, r2d2::Error> {
+        match self.backend {
+            Backend::Postgresql => PgConnection::establish(&self.url).map(Conn::Postgresql),
+            Backend::Sqlite => SqliteConnection::establish(&self.url).map(Conn::Sqlite),
+        }
+        .map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _: &mut Conn) -> bool {
+        false
+    }
+}
+
+/// Settings every pooled SQLite connection needs.
 #[derive(Debug)]
 struct SqlitePragmas;
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+impl CustomizeConnection<Conn, r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut Conn) -> Result<(), r2d2::Error> {
+        let Conn::Sqlite(conn) = conn else {
+            return Ok(());
+        };
         // WAL lets readers run beside the one writer; NORMAL sync is durable against process
         // crashes (a power cut may lose the last commits, never corrupt the file).
         conn.batch_execute(
@@ -62,39 +127,66 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
              PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;",
         )
-        .map_err(diesel::r2d2::Error::QueryError)
+        .map_err(r2d2::Error::QueryError)
     }
+}
+
+/// How many connections, and how long a request may wait for one.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub size: u32,
+    pub timeout: Duration,
 }
 
 /// The connection pool, kept in managed state.
 #[derive(Clone)]
 pub struct Db {
-    pool: Pool<ConnectionManager<Conn>>,
+    pool: Pool<Manager>,
 }
 
 impl Db {
-    /// Opens the database (creating the SQLite file's folder) and runs pending migrations.
+    /// Opens the database with default pool settings (tools and tests).
     pub fn open(url: &str) -> Result<Db, DbError> {
-        let path = std::path::Path::new(url);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Db::open_with(
+            url,
+            PoolSettings {
+                size: 8,
+                timeout: Duration::from_secs(5),
+            },
+        )
+    }
+
+    /// Opens the database (creating a SQLite file's folder) and runs pending migrations.
+    pub fn open_with(url: &str, settings: PoolSettings) -> Result<Db, DbError> {
+        let backend = Backend::of(url);
+        let sqlite_dir = std::path::Path::new(url)
+            .parent()
+            .filter(|d| backend == Backend::Sqlite && !d.as_os_str().is_empty());
+        if let Some(dir) = sqlite_dir {
             crate::fsutil::create_private_dir(dir).map_err(|e| {
                 DbError::Unavailable(format!("cannot create `{}`: {e}", dir.display()))
             })?;
         }
         let pool = Pool::builder()
-            .max_size(8)
-            .connection_timeout(Duration::from_secs(5))
+            .max_size(settings.size)
+            .connection_timeout(settings.timeout)
             .connection_customizer(Box::new(SqlitePragmas))
-            .build(ConnectionManager::new(url))
+            .build(Manager {
+                url: url.to_owned(),
+                backend,
+            })
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
         let db = Db { pool };
         let mut conn = db.conn()?;
-        conn.run_pending_migrations(MIGRATIONS)
-            .map_err(|e| DbError::Unavailable(format!("migration failed: {e}")))?;
+        let migrated = match &mut *conn {
+            Conn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop),
+            Conn::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop),
+        };
+        migrated.map_err(|e| DbError::Unavailable(format!("migration failed: {e}")))?;
         Ok(db)
     }
 
-    pub fn conn(&self) -> Result<PooledConnection<ConnectionManager<Conn>>, DbError> {
+    pub fn conn(&self) -> Result<PooledConnection<Manager>, DbError> {
         self.pool
             .get()
             .map_err(|e| DbError::Unavailable(e.to_string()))
@@ -117,12 +209,33 @@ impl Db {
     }
 }
 
-/// Runs `f` in a `BEGIN IMMEDIATE` transaction: it takes the write lock up front, so two
-/// transactions that read-then-write the same rows can never interleave.
+/// Runs `f` in a write transaction. On SQLite it takes the write lock before anything is read
+/// (as `BEGIN IMMEDIATE` would), so two read-then-write transactions never interleave and never
+/// fail to upgrade; on PostgreSQL rows are locked where the rules need it ([`lock_session`]).
 pub fn write_transaction<T, E, F>(conn: &mut Conn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut Conn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    conn.immediate_transaction(f)
+    conn.transaction(|conn| {
+        if let Conn::Sqlite(sqlite) = conn {
+            // Any write statement takes SQLite's write lock, waiting up to busy_timeout; this
+            // one changes nothing.
+            sqlite.batch_execute("UPDATE users SET id = id WHERE id = -1")?;
+        }
+        f(conn)
+    })
+}
+
+/// Locks a session's row until the transaction ends, so rotations of one session serialize
+/// across instances (PostgreSQL); SQLite's write lock already covers it.
+pub fn lock_session(conn: &mut Conn, session_id: i64) -> QueryResult<()> {
+    if let Conn::Postgresql(pg) = conn {
+        schema::sessions::table
+            .find(session_id)
+            .select(schema::sessions::id)
+            .for_update()
+            .first::<i64>(pg)?;
+    }
+    Ok(())
 }

@@ -42,10 +42,14 @@ pub struct NewSession<'a> {
 }
 
 pub fn insert(conn: &mut Conn, session: &NewSession<'_>) -> QueryResult<SessionRow> {
-    diesel::insert_into(sessions::table)
+    let id: i64 = diesel::insert_into(sessions::table)
         .values(session)
-        .returning(SessionRow::as_returning())
-        .get_result(conn)
+        .returning(sessions::id)
+        .get_result(conn)?;
+    sessions::table
+        .find(id)
+        .select(SessionRow::as_select())
+        .first(conn)
 }
 
 pub fn find(conn: &mut Conn, id: i64) -> QueryResult<Option<SessionRow>> {

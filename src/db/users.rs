@@ -34,10 +34,14 @@ pub fn username_key(username: &str) -> String {
 }
 
 pub fn insert(conn: &mut Conn, user: &NewUser<'_>) -> QueryResult<UserRow> {
-    diesel::insert_into(users::table)
+    let id: i64 = diesel::insert_into(users::table)
         .values(user)
-        .returning(UserRow::as_returning())
-        .get_result(conn)
+        .returning(users::id)
+        .get_result(conn)?;
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
 }
 
 pub fn find_by_name(conn: &mut Conn, username: &str) -> QueryResult<Option<UserRow>> {

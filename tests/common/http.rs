@@ -84,6 +84,8 @@ pub fn login(agent: &ureq::Agent, base: &str, username: &str, access_name: &str)
 /// The app served in this process on a free port of 127.0.0.1; stopped when dropped.
 pub struct Server {
     pub base: String,
+    /// The server's own pool, for looking at what it stored.
+    pub db: doorman::db::Db,
     shutdown: Shutdown,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -101,6 +103,10 @@ impl Server {
             .merge(("shutdown.mercy", 1));
         let rocket = rocket::execute(app.configure(figment).ignite()).expect("ignites");
         let shutdown = rocket.shutdown();
+        let db = rocket
+            .state::<doorman::db::Db>()
+            .cloned()
+            .expect("a database");
         let thread = thread::spawn(move || {
             let _ = rocket::execute(rocket.launch());
         });
@@ -108,6 +114,7 @@ impl Server {
         wait_until_up(&base);
         Server {
             base,
+            db,
             shutdown,
             thread: Some(thread),
         }

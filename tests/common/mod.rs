@@ -2,7 +2,9 @@
 //! cookie-keeping browser over Rocket's local client.
 #![allow(dead_code)]
 
+pub mod backend;
 pub mod http;
+pub mod process;
 
 use std::collections::BTreeMap;
 
@@ -25,9 +27,10 @@ pub const SESSION_MAX_AGE: i64 = 4 * 3600;
 pub const REUSE_GRACE: i64 = 10;
 
 /// The settings every test starts from; `overrides` win.
-pub fn figment(dir: &TempDir, overrides: Value) -> Figment {
+pub fn figment(dir: &TempDir, database_url: &str, overrides: Value) -> Figment {
     let mut settings = json!({
         "data_dir": dir.path(),
+        "database_url": database_url,
         "bcrypt_cost": 4,
         "access_ttl": ACCESS_TTL,
         "refresh_ttl": REFRESH_TTL,
@@ -47,6 +50,7 @@ pub struct TestApp {
     pub client: Client,
     pub clock: ManualClock,
     pub dir: TempDir,
+    pub database_url: String,
 }
 
 impl TestApp {
@@ -61,16 +65,34 @@ impl TestApp {
     /// An app whose data directory is `dir` (prepared by the test, e.g. with key files).
     pub fn in_dir(dir: TempDir, overrides: Value) -> TestApp {
         let clock = ManualClock::starting_now();
-        let client = Client::untracked(app(&dir, overrides, &clock)).expect("app starts");
-        TestApp { client, clock, dir }
+        let database_url = backend::database_url(dir.path());
+        let client =
+            Client::untracked(app_on(&dir, &database_url, overrides, &clock)).expect("app starts");
+        TestApp {
+            client,
+            clock,
+            dir,
+            database_url,
+        }
     }
 
-    /// The same data directory and clock, served by a brand-new instance.
+    /// The same data directory, database and clock, served by a brand-new instance.
     pub fn restart(self, overrides: Value) -> TestApp {
-        let TestApp { client, clock, dir } = self;
+        let TestApp {
+            client,
+            clock,
+            dir,
+            database_url,
+        } = self;
         drop(client);
-        let client = Client::untracked(app(&dir, overrides, &clock)).expect("app restarts");
-        TestApp { client, clock, dir }
+        let client = Client::untracked(app_on(&dir, &database_url, overrides, &clock))
+            .expect("app restarts");
+        TestApp {
+            client,
+            clock,
+            dir,
+            database_url,
+        }
     }
 
     pub fn db(&self) -> &Db {
@@ -136,9 +158,19 @@ impl TestApp {
     }
 }
 
+/// The app on a database of its own (see [`backend`]).
 pub fn app(dir: &TempDir, overrides: Value, clock: &ManualClock) -> Rocket<Build> {
+    app_on(dir, &backend::database_url(dir.path()), overrides, clock)
+}
+
+pub fn app_on(
+    dir: &TempDir,
+    database_url: &str,
+    overrides: Value,
+    clock: &ManualClock,
+) -> Rocket<Build> {
     let clock: SharedClock = std::sync::Arc::new(clock.clone());
-    doorman::build(figment(dir, overrides), clock)
+    doorman::build(figment(dir, database_url, overrides), clock)
 }
 
 pub trait NowSecs {

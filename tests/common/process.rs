@@ -1,0 +1,59 @@
+//! `doorman serve` as a separate process on a free port of 127.0.0.1; killed when dropped.
+
+use std::process::{Child, Command, Stdio};
+
+use super::{ACCESS, PASSWORD, http};
+
+pub struct Instance {
+    child: Child,
+    pub base: String,
+}
+
+impl Instance {
+    /// Starts an instance on `database_url`, with `DOORMAN_*` settings from `env`.
+    pub fn start(data_dir: &std::path::Path, database_url: &str, env: &[(&str, &str)]) -> Instance {
+        let port = http::free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_doorman"));
+        command
+            .arg("serve")
+            .current_dir(data_dir)
+            .env("DOORMAN_DATA_DIR", data_dir)
+            .env("DOORMAN_DATABASE_URL", database_url)
+            .env("DOORMAN_BCRYPT_COST", "4")
+            .env("DOORMAN_ADMIN_PASSWORD", PASSWORD)
+            .env("ROCKET_ADDRESS", "127.0.0.1")
+            .env("ROCKET_PORT", port.to_string())
+            .env("ROCKET_LOG_LEVEL", "off")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("doorman starts");
+        let base = format!("http://127.0.0.1:{port}");
+        http::wait_until_up(&base);
+        Instance { child, base }
+    }
+
+    /// The status of `GET path` with these cookies.
+    pub fn status(&self, agent: &ureq::Agent, path: &str, cookies: &str) -> u16 {
+        agent
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", cookies)
+            .call()
+            .expect("an answer")
+            .status()
+            .as_u16()
+    }
+
+    pub fn profile_status(&self, agent: &ureq::Agent, access: &str) -> u16 {
+        self.status(agent, "/profile", &format!("{ACCESS}={access}"))
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

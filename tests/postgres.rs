@@ -1,0 +1,273 @@
+//! PostgreSQL for several instances: two server processes on one database over real HTTP, and
+//! the database going away and coming back. Marked ignored, so a plain `cargo test` lists them
+//! as skipped with the reason; `.ci/run` runs them with `--include-ignored` against its server.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::process::Instance;
+use common::*;
+use serde_json::json;
+
+/// The PostgreSQL server to use, or `None` after saying the test is skipped.
+fn postgres(test: &str) -> Option<String> {
+    let server = backend::postgres_server();
+    if server.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the PostgreSQL tests"
+        );
+        eprintln!(
+            "skipped {test}: PostgreSQL runs need {} (see README)",
+            backend::POSTGRES_ENV
+        );
+    }
+    server
+}
+
+fn live_tokens(db: &doorman::db::Db, refresh_token: &str) -> i64 {
+    let mut conn = db.conn().unwrap();
+    let hash = doorman::auth::session::token_hash(refresh_token);
+    let session = doorman::db::refresh_tokens::find_by_hash(&mut conn, &hash)
+        .unwrap()
+        .unwrap()
+        .session_id;
+    doorman::db::refresh_tokens::count_live(&mut conn, session).unwrap()
+}
+
+fn refresh_on(
+    instance: &Instance,
+    agent: &ureq::Agent,
+    refresh: &str,
+) -> (u16, Option<String>, Option<String>) {
+    let response = agent
+        .get(format!("{}/profile", instance.base))
+        .header("Cookie", format!("{REFRESH}={refresh}"))
+        .call()
+        .unwrap();
+    (
+        response.status().as_u16(),
+        http::set_cookie(&response, ACCESS),
+        http::set_cookie(&response, REFRESH),
+    )
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DOORMAN_TEST_POSTGRES_URL and run with --include-ignored"]
+fn two_instances_share_sessions_rotation_and_revocation() {
+    if postgres("two_instances_share_sessions_rotation_and_revocation").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = backend::database_url(dir.path());
+    let env = [
+        ("DOORMAN_REVOCATION_POLL", "1"),
+        ("DOORMAN_REUSE_GRACE", "1"),
+    ];
+    let a = Instance::start(dir.path(), &database_url, &env);
+    let b = Instance::start(dir.path(), &database_url, &env);
+    let db = doorman::db::Db::open(&database_url).unwrap();
+    let agent = http::agent();
+
+    // Sign in on A, refresh silently on B.
+    let session = http::login(&agent, &a.base, "admin", ACCESS);
+    let (status, _, refreshed) = refresh_on(&b, &agent, &session.refresh);
+    assert_eq!(status, 200, "B serves A's session signed in");
+    let current = refreshed.expect("B rotated the refresh token");
+
+    // 16 racing refreshes of one token, split across A and B: all signed in, one successor.
+    let barrier = Arc::new(Barrier::new(16));
+    let racers: Vec<_> = (0..16)
+        .map(|i| {
+            let base = if i % 2 == 0 {
+                a.base.clone()
+            } else {
+                b.base.clone()
+            };
+            let (barrier, agent, token) = (barrier.clone(), agent.clone(), current.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                let response = agent
+                    .get(format!("{base}/profile"))
+                    .header("Cookie", format!("{REFRESH}={token}"))
+                    .call()
+                    .unwrap();
+                (
+                    response.status().as_u16(),
+                    http::set_cookie(&response, REFRESH),
+                    http::set_cookie(&response, ACCESS),
+                )
+            })
+        })
+        .collect();
+    let answers: Vec<_> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+    for (status, successor, _) in &answers {
+        assert_eq!(*status, 200);
+        assert_eq!(
+            successor, &answers[0].1,
+            "one successor across both instances"
+        );
+    }
+    let successor = answers[0].1.clone().unwrap();
+    let access = answers[0].2.clone().unwrap();
+    assert_eq!(live_tokens(&db, &successor), 1, "one live token left");
+
+    // Revoke on B; A refuses the still-unexpired access token within revocation_poll.
+    let cookies = format!("{ACCESS}={access}; {REFRESH}={successor}");
+    let mut page = agent
+        .get(format!("{}/sessions", b.base))
+        .header("Cookie", &cookies)
+        .call()
+        .unwrap();
+    let body = page.body_mut().read_to_string().unwrap();
+    let token = hidden_value(&body, "csrf_token").unwrap();
+    let sid = body
+        .split("/sessions/")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap()
+        .to_owned();
+    let revoke = agent
+        .post(format!("{}/sessions/{sid}/revoke", b.base))
+        .header("Cookie", &cookies)
+        .send_form([("csrf_token", token.as_str())])
+        .unwrap();
+    assert_eq!(revoke.status(), 303);
+    assert_eq!(
+        b.profile_status(&agent, &access),
+        303,
+        "refused at once on B"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.profile_status(&agent, &access) == 200 {
+        assert!(
+            Instant::now() < deadline,
+            "A never learned of the revocation"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+
+    // Reuse of a rotated token on A revokes the family for both instances.
+    let second = http::login(&agent, &a.base, "admin", ACCESS);
+    let (_, _, rotated) = refresh_on(&b, &agent, &second.refresh);
+    let rotated = rotated.unwrap();
+    thread::sleep(Duration::from_millis(2100)); // past reuse_grace (1 s)
+    let (status, _, _) = refresh_on(&a, &agent, &second.refresh);
+    assert_eq!(status, 303, "the thief gets the login page");
+    let (status, _, _) = refresh_on(&b, &agent, &rotated);
+    assert_eq!(status, 303, "the family is revoked on B too");
+}
+
+/// Starts PostgreSQL again when dropped, whatever happened in between.
+struct Outage {
+    ctl: String,
+}
+
+impl Outage {
+    fn begin(ctl: &str) -> Outage {
+        let status = std::process::Command::new(ctl)
+            .arg("stop")
+            .status()
+            .unwrap();
+        assert!(status.success(), "stopping PostgreSQL");
+        Outage {
+            ctl: ctl.to_owned(),
+        }
+    }
+
+    fn end(self) {}
+}
+
+impl Drop for Outage {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(&self.ctl).arg("start").status();
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DOORMAN_TEST_POSTGRES_URL and DOORMAN_TEST_POSTGRES_CTL, run with --include-ignored"]
+fn requests_answer_503_while_the_database_is_down_and_recover() {
+    if postgres("requests_answer_503_while_the_database_is_down_and_recover").is_none() {
+        return;
+    }
+    let Some(ctl) = std::env::var("DOORMAN_TEST_POSTGRES_CTL").ok() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to stop PostgreSQL"
+        );
+        eprintln!("skipped the outage test: DOORMAN_TEST_POSTGRES_CTL is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let clock = doorman::clock::ManualClock::starting_now();
+    let server = http::Server::start(app(&dir, json!({ "database_timeout": 2 }), &clock));
+    {
+        let hash = doorman::auth::passwords::hash_blocking(PASSWORD, 4).unwrap();
+        let mut conn = server.db.conn().unwrap();
+        doorman::accounts::create_user(
+            &mut conn,
+            clock.now_secs(),
+            "alice",
+            &hash,
+            doorman::accounts::Role::User,
+        )
+        .unwrap();
+    }
+    let agent = http::agent();
+    let session = http::login(&agent, &server.base, "alice", ACCESS);
+    let cookies = session.cookie_header(ACCESS, REFRESH);
+    let status = |path: &str| {
+        agent
+            .get(format!("{}{path}", server.base))
+            .header("Cookie", &cookies)
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+
+    let outage = Outage::begin(&ctl);
+    let started = Instant::now();
+    assert_eq!(status("/healthz"), 503);
+    assert_eq!(status("/profile"), 503, "a clear 503, not a panic");
+    assert_eq!(
+        status("/"),
+        200,
+        "pages that need no database still serve the signed-in user"
+    );
+    let api = agent
+        .post(format!("{}/api/auth/login", server.base))
+        .header("Content-Type", "application/json")
+        .send(json!({ "username": "alice", "password": PASSWORD }).to_string())
+        .unwrap();
+    assert_eq!(api.status().as_u16(), 503);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "no hang past the pool timeout"
+    );
+    outage.end();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status("/healthz") != 200 {
+        assert!(Instant::now() < deadline, "doorman did not recover");
+        thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(status("/profile"), 200, "the same cookies work again");
+    clock.advance(ACCESS_TTL + 6);
+    let response = agent
+        .get(format!("{}/profile", server.base))
+        .header("Cookie", &cookies)
+        .call()
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        200,
+        "the refresh token survived"
+    );
+    assert!(http::set_cookie(&response, REFRESH).is_some());
+}
