@@ -87,15 +87,17 @@ fn decide(
     client: &ClientInfo,
 ) -> Result<Decision, DieselError> {
     let hash = token_hash(presented);
-    let Some(found) = db::refresh_tokens::find_by_hash(conn, &hash)? else {
+    let Some(mut token) = db::refresh_tokens::find_by_hash(conn, &hash)? else {
         return Ok(Decision::Refused(RefreshError::Unknown));
     };
-    // Serialize with every other rotation of this session, then read the token again: a racing
-    // rotation may have used it while this one waited.
-    db::lock_session(conn, found.session_id)?;
-    let Some(token) = db::refresh_tokens::find_by_hash(conn, &hash)? else {
-        return Ok(Decision::Refused(RefreshError::Unknown));
-    };
+    // Serialize with every other rotation of this session; where that meant waiting for a row
+    // lock, read the token again: a racing rotation may have used it meanwhile.
+    if db::lock_session(conn, token.session_id)? {
+        match db::refresh_tokens::find_by_hash(conn, &hash)? {
+            Some(fresh) => token = fresh,
+            None => return Ok(Decision::Refused(RefreshError::Unknown)),
+        }
+    }
     let Some((session, role, disabled)) = db::sessions::find_with_user(conn, token.session_id)?
     else {
         return Ok(Decision::Refused(RefreshError::Unknown));

@@ -170,6 +170,9 @@ impl Db {
         let pool = Pool::builder()
             .max_size(settings.size)
             .connection_timeout(settings.timeout)
+            // A server connection can die while pooled (a restart); a SQLite file cannot, and
+            // checking it would cost a query per request.
+            .test_on_check_out(backend == Backend::Postgresql)
             .connection_customizer(Box::new(SqlitePragmas))
             .build(Manager {
                 url: url.to_owned(),
@@ -217,25 +220,35 @@ where
     F: FnOnce(&mut Conn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    // SQLite admits one writer at a time. Writers of this process queue here, in order, rather
+    // than in SQLite's busy handler, which sleeps in growing steps and leaves the CPU idle.
+    let _writer = matches!(conn, Conn::Sqlite(_)).then(|| {
+        SQLITE_WRITER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    });
     conn.transaction(|conn| {
         if let Conn::Sqlite(sqlite) = conn {
-            // Any write statement takes SQLite's write lock, waiting up to busy_timeout; this
-            // one changes nothing.
+            // Any write statement takes SQLite's write lock (waiting up to busy_timeout for
+            // other processes); this one changes nothing.
             sqlite.batch_execute("UPDATE users SET id = id WHERE id = -1")?;
         }
         f(conn)
     })
 }
 
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Locks a session's row until the transaction ends, so rotations of one session serialize
-/// across instances (PostgreSQL); SQLite's write lock already covers it.
-pub fn lock_session(conn: &mut Conn, session_id: i64) -> QueryResult<()> {
-    if let Conn::Postgresql(pg) = conn {
-        schema::sessions::table
-            .find(session_id)
-            .select(schema::sessions::id)
-            .for_update()
-            .first::<i64>(pg)?;
-    }
-    Ok(())
+/// across instances (PostgreSQL; returns true). SQLite's write lock already covers it (false).
+pub fn lock_session(conn: &mut Conn, session_id: i64) -> QueryResult<bool> {
+    let Conn::Postgresql(pg) = conn else {
+        return Ok(false);
+    };
+    schema::sessions::table
+        .find(session_id)
+        .select(schema::sessions::id)
+        .for_update()
+        .first::<i64>(pg)?;
+    Ok(true)
 }

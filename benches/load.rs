@@ -1,0 +1,439 @@
+//! The load benchmark: `cargo bench --bench load` (or `bench/run.sh`).
+//!
+//! Starts the release `doorman` on a temporary SQLite database, drives it over HTTP on 127.0.0.1
+//! from this process (one keep-alive connection per worker thread), and prints a table with
+//! requests/s, p50 and p99 latency, the server's CPU time per second and its peak RSS.
+//! `BENCH_SECONDS` (default 5) sets each run's length, `BENCH_CONNECTIONS` (default 16) the
+//! workers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "benchmark password";
+const REFRESH: &str = "__Host-doorman_refresh";
+const ACCESS: &str = "__Host-doorman_access";
+
+fn seconds() -> Duration {
+    Duration::from_secs(
+        std::env::var("BENCH_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(5),
+    )
+}
+
+fn connections() -> usize {
+    std::env::var("BENCH_CONNECTIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(16)
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    dir: std::path::PathBuf,
+}
+
+impl Server {
+    fn start(dir: &std::path::Path, bcrypt_cost: u32) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .current_dir(dir)
+            .env("DOORMAN_DATA_DIR", dir)
+            .env("DOORMAN_BCRYPT_COST", bcrypt_cost.to_string())
+            .env("DOORMAN_ADMIN_PASSWORD", PASSWORD)
+            .env("DOORMAN_ACCESS_TTL", "1h")
+            .env("DOORMAN_LOGIN_MAX_FAILURES", "1000000")
+            .env("ROCKET_ADDRESS", "127.0.0.1")
+            .env("ROCKET_PORT", port.to_string())
+            .env("ROCKET_LOG_LEVEL", "off")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("doorman starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while ureq::get(format!("{base}/healthz")).call().is_err() {
+            assert!(Instant::now() < deadline, "doorman did not start");
+            thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            child,
+            base,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// User and system CPU seconds the server has used.
+    fn cpu(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+            f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
+        });
+        ticks / 100.0
+    }
+
+    /// Peak resident memory in MiB.
+    fn peak_rss(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    fn database_url(&self) -> String {
+        self.dir
+            .join("doorman.sqlite3")
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn set_cookie(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.strip_prefix(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .find(|v| !v.is_empty())
+}
+
+fn api_login(base: &str, username: &str) -> (String, String) {
+    let mut response = agent()
+        .post(format!("{base}/api/auth/login"))
+        .header("Content-Type", "application/json")
+        .send(json!({ "username": username, "password": PASSWORD }).to_string())
+        .unwrap();
+    let body: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    (
+        body["access_token"].as_str().expect("logged in").to_owned(),
+        body["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// One request of a worker: true when it was answered as expected.
+type Step = Box<dyn FnMut(&ureq::Agent) -> bool + Send>;
+
+struct Row {
+    name: String,
+    requests: usize,
+    errors: usize,
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    cpu: f64,
+}
+
+/// Runs `workers` for the benchmark's duration, each on its own connection.
+fn load(server: &Server, name: &str, workers: Vec<Step>) -> Row {
+    let stop = Arc::new(AtomicBool::new(false));
+    let cpu_before = server.cpu();
+    let started = Instant::now();
+    let handles: Vec<_> = workers
+        .into_iter()
+        .map(|mut step| {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let agent = agent();
+                let (mut latencies, mut errors) = (Vec::new(), 0usize);
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    if !step(&agent) {
+                        errors += 1;
+                    }
+                    latencies.push(t.elapsed());
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    thread::sleep(seconds());
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for handle in handles {
+        let (l, e) = handle.join().unwrap();
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q) as usize)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    let row = Row {
+        name: name.to_owned(),
+        requests: latencies.len(),
+        errors,
+        rate: latencies.len() as f64 / elapsed,
+        p50: at(0.5),
+        p99: at(0.99),
+        cpu: (server.cpu() - cpu_before) / elapsed,
+    };
+    eprintln!(
+        "{}: {:.0}/s, p99 {:.2} ms, {} errors",
+        row.name, row.rate, row.p99, row.errors
+    );
+    row
+}
+
+fn get(path: &'static str, base: &str, cookie: Option<String>) -> Step {
+    let url = format!("{base}{path}");
+    Box::new(move |agent| {
+        let mut request = agent.get(&url);
+        if let Some(cookie) = &cookie {
+            request = request.header("Cookie", cookie);
+        }
+        request.call().is_ok_and(|r| r.status() == 200)
+    })
+}
+
+/// A browser whose access cookie is always missing: every request is a silent refresh.
+fn silent_refresh(base: &str, refresh: String) -> Step {
+    let url = format!("{base}/");
+    let mut current = refresh;
+    Box::new(move |agent| {
+        let response = agent
+            .get(&url)
+            .header("Cookie", format!("{REFRESH}={current}"))
+            .call();
+        match response
+            .ok()
+            .filter(|r| r.status() == 200)
+            .and_then(|r| set_cookie(&r, REFRESH))
+        {
+            Some(next) => {
+                current = next;
+                true
+            }
+            None => false,
+        }
+    })
+}
+
+fn api_refresh(base: &str, refresh: String) -> Step {
+    let url = format!("{base}/api/auth/refresh");
+    let mut current = refresh;
+    Box::new(move |agent| {
+        let response = agent
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .send(json!({ "refresh_token": current }).to_string());
+        let Ok(mut response) = response else {
+            return false;
+        };
+        if response.status() != 200 {
+            return false;
+        }
+        let body: Value =
+            serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default())
+                .unwrap_or_default();
+        match body["refresh_token"].as_str() {
+            Some(next) => {
+                current = next.to_owned();
+                true
+            }
+            None => false,
+        }
+    })
+}
+
+fn api_logins(base: &str) -> Step {
+    let url = format!("{base}/api/auth/login");
+    let body = json!({ "username": "admin", "password": PASSWORD }).to_string();
+    Box::new(move |agent| {
+        agent
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .send(body.as_str())
+            .is_ok_and(|r| r.status() == 200)
+    })
+}
+
+/// Adds `count` ended-looking but active sessions of `admin`, with a token each, straight into
+/// the database (as years of use would).
+fn seed_sessions(server: &Server, count: i64, tag: &str) {
+    use diesel::RunQueryDsl;
+    let db = doorman::db::Db::open(&server.database_url()).unwrap();
+    let mut conn = db.conn().unwrap();
+    diesel::sql_query(format!(
+        "INSERT INTO sessions (public_id, user_id, successor_key, remember, created_at, last_used_at, \
+         expires_at, first_ip, first_user_agent, last_ip, last_user_agent) \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) \
+         SELECT 'seed-{tag}-' || i, 1, randomblob(32), 0, 0, 0, 4102444800, '127.0.0.1', 'seed', '127.0.0.1', 'seed' FROM n"
+    ))
+    .execute(&mut *conn)
+    .unwrap();
+    diesel::sql_query(format!(
+        "INSERT INTO refresh_tokens (session_id, token_hash, created_at) \
+         SELECT id, randomblob(32), 0 FROM sessions WHERE public_id LIKE 'seed-{tag}-%'"
+    ))
+    .execute(&mut *conn)
+    .unwrap();
+}
+
+fn print(rows: &[Row], peak: f64) {
+    println!("\n| scenario | requests/s | p50 ms | p99 ms | errors | server CPU (cores) |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for r in rows {
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {} of {} | {:.2} |",
+            r.name, r.rate, r.p50, r.p99, r.errors, r.requests, r.cpu
+        );
+    }
+    println!("\npeak server RSS: {peak:.1} MiB");
+}
+
+fn main() {
+    let n = connections();
+    println!(
+        "doorman load benchmark: {n} connections, {:?} per run, {} cores",
+        seconds(),
+        thread::available_parallelism().map_or(0, usize::from)
+    );
+    let mut rows = Vec::new();
+    let mut peak: f64 = 0.0;
+
+    // a–c and f on a server with cheap bcrypt, so setting up sessions is quick.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 4);
+    let (access, _) = api_login(&server.base, "admin");
+    let signed_in = format!("{ACCESS}={access}");
+    rows.push(load(
+        &server,
+        "a. GET /login (anonymous)",
+        (0..n).map(|_| get("/login", &server.base, None)).collect(),
+    ));
+    rows.push(load(
+        &server,
+        "a. GET /profile (signed in)",
+        (0..n)
+            .map(|_| get("/profile", &server.base, Some(signed_in.clone())))
+            .collect(),
+    ));
+    let workers = (0..n)
+        .map(|_| silent_refresh(&server.base, api_login(&server.base, "admin").1))
+        .collect();
+    rows.push(load(
+        &server,
+        "b. silent refresh (GET /, rotation each)",
+        workers,
+    ));
+    let workers = (0..n)
+        .map(|_| api_refresh(&server.base, api_login(&server.base, "admin").1))
+        .collect();
+    rows.push(load(&server, "c. POST /api/auth/refresh", workers));
+    seed_sessions(&server, 1_000, "thousand");
+    let workers = (0..n)
+        .map(|_| silent_refresh(&server.base, api_login(&server.base, "admin").1))
+        .collect();
+    rows.push(load(
+        &server,
+        "f. silent refresh, +1 thousand sessions",
+        workers,
+    ));
+    seed_sessions(&server, 999_000, "million");
+    let workers = (0..n)
+        .map(|_| silent_refresh(&server.base, api_login(&server.base, "admin").1))
+        .collect();
+    rows.push(load(
+        &server,
+        "f. silent refresh, +1 million sessions",
+        workers,
+    ));
+    peak = peak.max(server.peak_rss());
+    drop(server);
+
+    // d–e at real bcrypt costs.
+    for cost in [12, 10] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(dir.path(), cost);
+        rows.push(load(
+            &server,
+            &format!("d. POST /api/auth/login, bcrypt cost {cost}"),
+            (0..n).map(|_| api_logins(&server.base)).collect(),
+        ));
+        if cost == 12 {
+            let (access, _) = api_login(&server.base, "admin");
+            let cookie = format!("{ACCESS}={access}");
+            let alone = load(
+                &server,
+                "e. GET /profile alone",
+                (0..n)
+                    .map(|_| get("/profile", &server.base, Some(cookie.clone())))
+                    .collect(),
+            );
+            let storm = Arc::new(AtomicBool::new(false));
+            let stormers: Vec<_> = (0..32)
+                .map(|_| {
+                    let (stop, mut step) = (storm.clone(), api_logins(&server.base));
+                    thread::spawn(move || {
+                        let agent = agent();
+                        while !stop.load(Ordering::Relaxed) {
+                            step(&agent);
+                        }
+                    })
+                })
+                .collect();
+            thread::sleep(Duration::from_secs(1));
+            let during = load(
+                &server,
+                "e. GET /profile during 32 concurrent logins",
+                (0..n)
+                    .map(|_| get("/profile", &server.base, Some(cookie.clone())))
+                    .collect(),
+            );
+            storm.store(true, Ordering::Relaxed);
+            for s in stormers {
+                let _ = s.join();
+            }
+            rows.push(alone);
+            rows.push(during);
+        }
+        peak = peak.max(server.peak_rss());
+    }
+    print(&rows, peak);
+    std::io::stdout().flush().unwrap();
+}
