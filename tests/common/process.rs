@@ -49,6 +49,21 @@ impl Instance {
     pub fn profile_status(&self, agent: &ureq::Agent, access: &str) -> u16 {
         self.status(agent, "/profile", &format!("{ACCESS}={access}"))
     }
+
+    /// Kills the process at once (SIGKILL), as a crash or an OOM killer would.
+    pub fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Asks the process to stop (SIGTERM) and waits for it to exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        self.child.wait().expect("doorman exits")
+    }
 }
 
 impl Drop for Instance {
