@@ -18,7 +18,7 @@ pub enum AdminError {
 
 impl From<DieselError> for AdminError {
     fn from(e: DieselError) -> Self {
-        AdminError::Db(DbError::Query(e))
+        AdminError::Db(DbError::from(e))
     }
 }
 

@@ -174,3 +174,44 @@ fn only_hashes_are_stored() {
         assert_eq!(row.token_hash.len(), 32);
     }
 }
+
+#[test]
+fn a_full_database_is_an_outage_and_changes_nothing() {
+    use diesel::connection::SimpleConnection;
+    if common::backend::postgres_server().is_some() {
+        return; // SQLite's page limit is the simulated full disk here.
+    }
+    let (_dir, db, started) = setup();
+    let conn = &mut *db.conn().unwrap();
+    let db::Conn::Sqlite(sqlite) = conn else {
+        unreachable!()
+    };
+    // Cap the file at its current size: the next page it needs cannot be had.
+    sqlite
+        .batch_execute("PRAGMA max_page_count = 1; PRAGMA cache_size = 0;")
+        .unwrap();
+    let mut big = started.refresh_token.clone();
+    let mut outcome = Ok(String::new());
+    for _ in 0..200 {
+        outcome = rotate(conn, T0 + 100, &big);
+        match &outcome {
+            Ok(next) => big = next.clone(),
+            Err(_) => break,
+        }
+    }
+    assert!(
+        matches!(outcome, Err(RefreshError::Db(db::DbError::Unavailable(_)))),
+        "{outcome:?}"
+    );
+    let db::Conn::Sqlite(sqlite) = conn else {
+        unreachable!()
+    };
+    sqlite
+        .batch_execute("PRAGMA max_page_count = 1073741823;")
+        .unwrap();
+    assert!(
+        rotate(conn, T0 + 101, &big).is_ok(),
+        "writes succeed again without a restart"
+    );
+    assert_eq!(live(conn, &started), 1);
+}

@@ -44,7 +44,7 @@ impl From<DbError> for RefreshError {
 
 impl From<DieselError> for RefreshError {
     fn from(e: DieselError) -> Self {
-        RefreshError::Db(DbError::Query(e))
+        RefreshError::Db(DbError::from(e))
     }
 }
 

@@ -51,14 +51,30 @@ impl fmt::Display for DbError {
 
 impl std::error::Error for DbError {}
 
+/// SQLite's words for a database that cannot take writes now: full, read-only, failing disk, or
+/// locked past `busy_timeout`. After a full disk or an I/O error SQLite rolls the transaction
+/// back itself, so Diesel's own rollback then reports that none is active.
+const SQLITE_OUTAGES: [&str; 5] = [
+    "database or disk is full",
+    "attempt to write a readonly database",
+    "disk I/O error",
+    "database is locked",
+    "cannot rollback - no transaction is active",
+];
+
 impl From<diesel::result::Error> for DbError {
     fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
         match e {
             // A connection that died under a query is an outage, not a bad query.
-            diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ClosedConnection,
-                info,
-            ) => DbError::Unavailable(info.message().to_owned()),
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                DbError::Unavailable(info.message().to_owned())
+            }
+            Error::DatabaseError(_, ref info)
+                if SQLITE_OUTAGES.iter().any(|m| info.message().contains(m)) =>
+            {
+                DbError::Unavailable(info.message().to_owned())
+            }
             e => DbError::Query(e),
         }
     }
