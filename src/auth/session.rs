@@ -93,6 +93,14 @@ pub fn successor_token(session: &SessionRow, presented: &str) -> String {
     ))
 }
 
+/// Whether `text` can be a session's public id (URL-safe base64): anything else is not looked up.
+pub fn is_public_id(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 pub fn token_hash(token: &str) -> [u8; 32] {
     crypto::sha256(token.as_bytes())
 }
@@ -193,6 +201,9 @@ pub fn end_one(
     public_id: &str,
     ending: &Ending<'_>,
 ) -> Result<bool, DbError> {
+    if !is_public_id(public_id) {
+        return Ok(false);
+    }
     db::write_transaction(conn, |conn| {
         match db::sessions::find_by_public_id(conn, public_id)? {
             Some(session) if session.user_id == user_id => ending.apply(conn, &session),

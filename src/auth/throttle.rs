@@ -34,8 +34,10 @@ pub struct Subjects {
 impl Subjects {
     pub fn new(username: &str, address: &str) -> Subjects {
         Subjects {
+            // Control characters cannot be in a username, and PostgreSQL refuses NUL in text.
             account: db::users::username_key(username)
                 .chars()
+                .filter(|c| !c.is_control())
                 .take(MAX_SUBJECT_CHARS)
                 .collect(),
             address: address.to_owned(),
