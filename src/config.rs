@@ -123,6 +123,10 @@ struct RawConfig {
     login_window: Secs,
     #[serde(default = "defaults::revocation_poll")]
     revocation_poll: Secs,
+    #[serde(default)]
+    metrics_from: Vec<ipnet::IpNet>,
+    #[serde(default = "defaults::yes")]
+    log_requests: bool,
 }
 
 mod defaults {
@@ -197,6 +201,10 @@ pub struct Config {
     pub login_max_failures: u32,
     pub login_window: Secs,
     pub revocation_poll: Secs,
+    /// Client networks allowed to read `/metrics`; empty: `/metrics` is off (404).
+    pub metrics_from: Vec<ipnet::IpNet>,
+    /// One JSON line per request on standard output.
+    pub log_requests: bool,
 }
 
 /// A setting that stops the start, with the key it belongs to.
@@ -335,6 +343,8 @@ impl RawConfig {
             login_max_failures: self.login_max_failures,
             login_window: self.login_window,
             revocation_poll: self.revocation_poll,
+            metrics_from: self.metrics_from,
+            log_requests: self.log_requests,
         })
     }
 }

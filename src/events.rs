@@ -92,6 +92,14 @@ pub fn record_with(
     client: &ClientInfo,
     detail: Option<&str>,
 ) -> diesel::QueryResult<()> {
+    // One log line per event: who and what, never a token, cookie or password.
+    let line = serde_json::json!({
+        "security_event": kind.as_str(),
+        "user_id": user_id,
+        "session_id": session_id,
+        "ip": client.ip,
+    });
+    println!("{line}");
     db::events::insert(
         conn,
         &db::events::NewEvent {

@@ -109,3 +109,11 @@ pub fn hourly_counts(conn: &mut Conn, since: i64, kinds: &[&str]) -> QueryResult
     }
     Ok(counts)
 }
+
+/// How many events of each kind there are.
+pub fn count_by_kind(conn: &mut Conn) -> QueryResult<Vec<(String, i64)>> {
+    security_events::table
+        .group_by(security_events::kind)
+        .select((security_events::kind, diesel::dsl::count_star()))
+        .load(conn)
+}

@@ -27,6 +27,7 @@ pub fn html() -> Vec<Route> {
         sessions::revoke_others,
         health::healthz,
         jwks::jwks,
+        crate::web::observe::metrics,
         admin::console,
         admin::user,
         admin::revoke_session,

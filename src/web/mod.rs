@@ -2,4 +2,5 @@
 
 pub mod chart;
 pub mod headers;
+pub mod observe;
 pub mod templates;

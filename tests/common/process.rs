@@ -12,6 +12,17 @@ pub struct Instance {
 impl Instance {
     /// Starts an instance on `database_url`, with `DOORMAN_*` settings from `env`.
     pub fn start(data_dir: &std::path::Path, database_url: &str, env: &[(&str, &str)]) -> Instance {
+        Instance::start_logging(data_dir, database_url, env, None)
+    }
+
+    /// As [`Instance::start`], writing standard output and error (at Rocket's normal log level)
+    /// to `log` when given.
+    pub fn start_logging(
+        data_dir: &std::path::Path,
+        database_url: &str,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Instance {
         let port = http::free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_doorman"));
         command
@@ -23,9 +34,22 @@ impl Instance {
             .env("DOORMAN_ADMIN_PASSWORD", PASSWORD)
             .env("ROCKET_ADDRESS", "127.0.0.1")
             .env("ROCKET_PORT", port.to_string())
-            .env("ROCKET_LOG_LEVEL", "off")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .env(
+                "ROCKET_LOG_LEVEL",
+                if log.is_some() { "normal" } else { "off" },
+            )
+            .env("ROCKET_CLI_COLORS", "false");
+        match log {
+            Some(path) => {
+                let file = std::fs::File::create(path).expect("a log file");
+                command
+                    .stdout(file.try_clone().expect("a log file"))
+                    .stderr(file);
+            }
+            None => {
+                command.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
         for (key, value) in env {
             command.env(key, value);
         }

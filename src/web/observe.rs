@@ -1,0 +1,198 @@
+//! What operators watch: a request id and one JSON log line per request, and `/metrics` in
+//! Prometheus text format (latency histograms and error counts by route from memory, security
+//! event totals from the database).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use rocket::fairing::{Fairing, Info, Kind};
+use rocket::http::{Header, Status};
+use rocket::{Data, Request, Response, State, get};
+use serde_json::json;
+
+use crate::config::Config;
+use crate::crypto;
+use crate::db::{self, Db, DbError};
+use crate::error::AppError;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+#[derive(Default)]
+struct RouteStats {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+    server_errors: u64,
+    unavailable: u64,
+}
+
+/// Per-route request statistics of this instance.
+#[derive(Default)]
+pub struct Metrics {
+    routes: Mutex<BTreeMap<String, RouteStats>>,
+}
+
+impl Metrics {
+    fn observe(&self, route: &str, seconds: f64, status: Status) {
+        let Ok(mut routes) = self.routes.lock() else {
+            return;
+        };
+        let stats = routes.entry(route.to_owned()).or_default();
+        for (bucket, bound) in stats.buckets.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        stats.count += 1;
+        stats.sum += seconds;
+        match status.code {
+            503 => stats.unavailable += 1,
+            500..=599 => stats.server_errors += 1,
+            _ => {}
+        }
+    }
+
+    fn render(&self, out: &mut String) {
+        let Ok(routes) = self.routes.lock() else {
+            return;
+        };
+        out.push_str("# HELP doorman_http_request_duration_seconds Time to answer, by route.\n");
+        out.push_str("# TYPE doorman_http_request_duration_seconds histogram\n");
+        for (route, s) in routes.iter() {
+            for (count, bound) in s.buckets.iter().zip(BUCKETS) {
+                let _ = writeln!(
+                    out,
+                    "doorman_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "doorman_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                out,
+                "doorman_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                s.sum
+            );
+            let _ = writeln!(
+                out,
+                "doorman_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                s.count
+            );
+        }
+        out.push_str("# HELP doorman_http_unavailable_total 503 answers (database unreachable or full, logins queued too long).\n");
+        out.push_str("# TYPE doorman_http_unavailable_total counter\n");
+        for (route, s) in routes.iter() {
+            let _ = writeln!(
+                out,
+                "doorman_http_unavailable_total{{route=\"{route}\"}} {}",
+                s.unavailable
+            );
+        }
+        out.push_str("# HELP doorman_http_server_errors_total Other 5xx answers.\n");
+        out.push_str("# TYPE doorman_http_server_errors_total counter\n");
+        for (route, s) in routes.iter() {
+            let _ = writeln!(
+                out,
+                "doorman_http_server_errors_total{{route=\"{route}\"}} {}",
+                s.server_errors
+            );
+        }
+    }
+}
+
+/// The request's id (also sent as `X-Request-Id`) and when it arrived.
+struct Arrival {
+    id: String,
+    at: Instant,
+}
+
+pub struct Observe;
+
+#[rocket::async_trait]
+impl Fairing for Observe {
+    fn info(&self) -> Info {
+        Info {
+            name: "request log and metrics",
+            kind: Kind::Request | Kind::Response,
+        }
+    }
+
+    async fn on_request(&self, req: &mut Request<'_>, _: &mut Data<'_>) {
+        req.local_cache(|| Arrival {
+            id: crypto::random_token::<9>(),
+            at: Instant::now(),
+        });
+    }
+
+    async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
+        let arrival = req.local_cache(|| Arrival {
+            id: String::new(),
+            at: Instant::now(),
+        });
+        let seconds = arrival.at.elapsed().as_secs_f64();
+        // The route's pattern, never the concrete path: ids and queries stay out of labels.
+        let route = req
+            .route()
+            .map_or_else(|| "unmatched".to_owned(), |r| r.uri.path().to_string());
+        if let Some(metrics) = req.rocket().state::<Metrics>() {
+            metrics.observe(&route, seconds, res.status());
+        }
+        res.set_header(Header::new("X-Request-Id", arrival.id.clone()));
+        if req
+            .rocket()
+            .state::<Config>()
+            .is_some_and(|c| c.log_requests)
+        {
+            let line = json!({
+                "request_id": arrival.id,
+                "method": req.method().as_str(),
+                "route": route,
+                "status": res.status().code,
+                "ms": (seconds * 1000.0 * 100.0).round() / 100.0,
+                "ip": req.client_ip().map(|ip| ip.to_string()),
+            });
+            println!("{line}");
+        }
+    }
+}
+
+/// Prometheus text: this instance's request statistics and the security event totals (shared by
+/// all instances on the database). Only for `metrics_from` addresses; 404 for everyone else.
+#[get("/metrics")]
+pub async fn metrics(
+    req_ip: Option<std::net::IpAddr>,
+    config: &State<Config>,
+    metrics: &State<Metrics>,
+    db: &State<Db>,
+) -> Result<String, AppError> {
+    let allowed = req_ip.is_some_and(|ip| config.metrics_from.iter().any(|net| net.contains(&ip)));
+    if !allowed {
+        return Err(AppError::NotFound);
+    }
+    let events = db
+        .run(|conn| db::events::count_by_kind(conn).map_err(DbError::from))
+        .await?;
+    let mut out = String::new();
+    out.push_str(
+        "# HELP doorman_security_events Security events recorded, by kind (all instances).\n",
+    );
+    out.push_str("# TYPE doorman_security_events gauge\n");
+    for kind in crate::events::EventKind::ALL {
+        let count = events
+            .iter()
+            .find(|(k, _)| k == kind.as_str())
+            .map_or(0, |e| e.1);
+        let _ = writeln!(
+            out,
+            "doorman_security_events{{kind=\"{}\"}} {count}",
+            kind.as_str()
+        );
+    }
+    metrics.render(&mut out);
+    Ok(out)
+}
