@@ -46,6 +46,7 @@ fn metrics_are_off_unless_an_address_range_allows_them() {
         r#"doorman_security_events{kind="login_succeeded"} 1"#,
         r#"doorman_security_events{kind="login_failed"} 1"#,
         r#"doorman_security_events{kind="refresh_token_reuse"} 0"#,
+        "doorman_refresh_rotations 1",
         r#"doorman_http_request_duration_seconds_count{route="/profile"} 1"#,
         r#"doorman_http_unavailable_total{route="/login"} 0"#,
     ] {

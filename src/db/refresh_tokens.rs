@@ -63,6 +63,14 @@ pub fn mark_used(conn: &mut Conn, id: i64, at: i64) -> QueryResult<bool> {
     .map(|n| n == 1)
 }
 
+/// How many rotations there have been (tokens that replaced another).
+pub fn count_rotations(conn: &mut Conn) -> QueryResult<i64> {
+    refresh_tokens::table
+        .filter(refresh_tokens::parent_id.is_not_null())
+        .count()
+        .get_result(conn)
+}
+
 /// How many tokens of a session are still live (never used); one while the session is active.
 pub fn count_live(conn: &mut Conn, session_id: i64) -> QueryResult<i64> {
     refresh_tokens::table

@@ -174,8 +174,12 @@ pub async fn metrics(
     if !allowed {
         return Err(AppError::NotFound);
     }
-    let events = db
-        .run(|conn| db::events::count_by_kind(conn).map_err(DbError::from))
+    let (events, rotations) = db
+        .run(|conn| {
+            let events = db::events::count_by_kind(conn)?;
+            let rotations = db::refresh_tokens::count_rotations(conn)?;
+            Ok::<_, DbError>((events, rotations))
+        })
         .await?;
     let mut out = String::new();
     out.push_str(
@@ -193,6 +197,9 @@ pub async fn metrics(
             kind.as_str()
         );
     }
+    out.push_str("# HELP doorman_refresh_rotations Refresh-token rotations (all instances).\n");
+    out.push_str("# TYPE doorman_refresh_rotations gauge\n");
+    let _ = writeln!(out, "doorman_refresh_rotations {rotations}");
     metrics.render(&mut out);
     Ok(out)
 }
