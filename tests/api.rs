@@ -10,7 +10,7 @@ use doorman::accounts::Role;
 use doorman::config::JwtAlgorithm;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rocket::http::{ContentType, Header as HttpHeader, Status};
+use rocket::http::{ContentType, Header as HttpHeader, Method, Status};
 use serde_json::{Value, json};
 
 const ALGORITHMS: [JwtAlgorithm; 4] = [
@@ -53,22 +53,22 @@ fn post(app: &TestApp, path: &str, body: Value) -> Answer {
     )
 }
 
-fn get(app: &TestApp, path: &str, token: &str) -> Answer {
+/// A call with a bearer token.
+fn bearer(app: &TestApp, method: Method, path: &str, token: &str) -> Answer {
     answer(
         app.client
-            .get(path.to_owned())
+            .req(method, path.to_owned())
             .header(HttpHeader::new("Authorization", format!("Bearer {token}")))
             .dispatch(),
     )
 }
 
+fn get(app: &TestApp, path: &str, token: &str) -> Answer {
+    bearer(app, Method::Get, path, token)
+}
+
 fn delete(app: &TestApp, path: &str, token: &str) -> Answer {
-    answer(
-        app.client
-            .delete(path.to_owned())
-            .header(HttpHeader::new("Authorization", format!("Bearer {token}")))
-            .dispatch(),
-    )
+    bearer(app, Method::Delete, path, token)
 }
 
 fn login(app: &TestApp, username: &str) -> (String, String) {

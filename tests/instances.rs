@@ -32,25 +32,10 @@ fn a_revocation_on_one_instance_reaches_the_other_within_the_poll() {
 
     // End the session on B, through its sessions page.
     let cookies = session.cookie_header(ACCESS, REFRESH);
-    let mut page = agent
-        .get(format!("{}/sessions", b.base))
-        .header("Cookie", &cookies)
-        .call()
-        .unwrap();
-    let body = page.body_mut().read_to_string().unwrap();
-    let token = hidden_value(&body, "csrf_token").unwrap();
-    let sid = body
-        .split("/sessions/")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap()
-        .to_owned();
-    let revoke = agent
-        .post(format!("{}/sessions/{sid}/revoke", b.base))
-        .header("Cookie", &cookies)
-        .send_form([("csrf_token", token.as_str())])
-        .unwrap();
-    assert_eq!(revoke.status(), 303);
+    assert_eq!(
+        http::revoke_through_sessions_page(&agent, &b.base, &cookies),
+        303
+    );
     let revoked_at = Instant::now();
     assert_eq!(
         b.profile_status(&agent, &session.access),

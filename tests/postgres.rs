@@ -119,25 +119,10 @@ fn two_instances_share_sessions_rotation_and_revocation() {
 
     // Revoke on B; A refuses the still-unexpired access token within revocation_poll.
     let cookies = format!("{ACCESS}={access}; {REFRESH}={successor}");
-    let mut page = agent
-        .get(format!("{}/sessions", b.base))
-        .header("Cookie", &cookies)
-        .call()
-        .unwrap();
-    let body = page.body_mut().read_to_string().unwrap();
-    let token = hidden_value(&body, "csrf_token").unwrap();
-    let sid = body
-        .split("/sessions/")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap()
-        .to_owned();
-    let revoke = agent
-        .post(format!("{}/sessions/{sid}/revoke", b.base))
-        .header("Cookie", &cookies)
-        .send_form([("csrf_token", token.as_str())])
-        .unwrap();
-    assert_eq!(revoke.status(), 303);
+    assert_eq!(
+        http::revoke_through_sessions_page(&agent, &b.base, &cookies),
+        303
+    );
     assert_eq!(
         b.profile_status(&agent, &access),
         303,

@@ -81,6 +81,31 @@ pub fn login(agent: &ureq::Agent, base: &str, username: &str, access_name: &str)
     }
 }
 
+/// Ends the session these cookies belong to through the `/sessions` page at `base` (its own
+/// session is the only one listed), as a person would. Returns the status of the POST.
+pub fn revoke_through_sessions_page(agent: &ureq::Agent, base: &str, cookies: &str) -> u16 {
+    let mut page = agent
+        .get(format!("{base}/sessions"))
+        .header("Cookie", cookies)
+        .call()
+        .unwrap();
+    let body = page.body_mut().read_to_string().unwrap();
+    let token = hidden_value(&body, "csrf_token").unwrap();
+    let sid = body
+        .split("/sessions/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+    agent
+        .post(format!("{base}/sessions/{sid}/revoke"))
+        .header("Cookie", cookies)
+        .send_form([("csrf_token", token.as_str())])
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// The app served in this process on a free port of 127.0.0.1; stopped when dropped.
 pub struct Server {
     pub base: String,
