@@ -104,6 +104,17 @@ fn sessions_survive_repeated_crashes_mid_rotation() {
         doorman::db::events::count_kind(&mut conn, "refresh_token_reuse").unwrap(),
         0
     );
+    for (token, _) in &finals {
+        let hash = doorman::auth::session::token_hash(token);
+        let row = doorman::db::refresh_tokens::find_by_hash(&mut conn, &hash)
+            .unwrap()
+            .unwrap();
+        let live = doorman::db::refresh_tokens::count_live(&mut conn, row.session_id).unwrap();
+        assert_eq!(
+            live, 1,
+            "exactly one live token per session after the crashes"
+        );
+    }
     let ended: i64 = {
         use diesel::prelude::*;
         use doorman::db::schema::sessions::dsl::*;
