@@ -164,6 +164,12 @@ struct Row {
     cpu: f64,
 }
 
+/// Whether a scenario runs: all, or those whose name starts with a letter in `BENCH_ONLY`
+/// (e.g. `BENCH_ONLY=bf`).
+fn wanted(name: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| only.chars().any(|c| name.starts_with(c)))
+}
+
 /// Runs `workers` for the benchmark's duration, each on its own connection.
 fn load(server: &Server, name: &str, workers: Vec<Step>) -> Row {
     let stop = Arc::new(AtomicBool::new(false));
@@ -326,6 +332,19 @@ fn print(rows: &[Row], peak: f64) {
     println!("\npeak server RSS: {peak:.1} MiB");
 }
 
+/// Runs a scenario when [`wanted`], building its workers only then.
+fn scenario(rows: &mut Vec<Row>, server: &Server, name: &str, workers: impl FnOnce() -> Vec<Step>) {
+    if wanted(name) {
+        rows.push(load(server, name, workers()));
+    }
+}
+
+fn refreshers(server: &Server, n: usize, make: fn(&str, String) -> Step) -> Vec<Step> {
+    (0..n)
+        .map(|_| make(&server.base, api_login(&server.base, "admin").1))
+        .collect()
+}
+
 fn main() {
     let n = connections();
     println!(
@@ -341,74 +360,71 @@ fn main() {
     let server = Server::start(dir.path(), 4);
     let (access, _) = api_login(&server.base, "admin");
     let signed_in = format!("{ACCESS}={access}");
-    rows.push(load(
-        &server,
-        "a. GET /login (anonymous)",
-        (0..n).map(|_| get("/login", &server.base, None)).collect(),
-    ));
-    rows.push(load(
-        &server,
-        "a. GET /profile (signed in)",
+    let base = server.base.clone();
+    scenario(&mut rows, &server, "a. GET /login (anonymous)", || {
+        (0..n).map(|_| get("/login", &base, None)).collect()
+    });
+    scenario(&mut rows, &server, "a. GET /profile (signed in)", || {
         (0..n)
-            .map(|_| get("/profile", &server.base, Some(signed_in.clone())))
-            .collect(),
-    ));
-    let workers = (0..n)
-        .map(|_| silent_refresh(&server.base, api_login(&server.base, "admin").1))
-        .collect();
-    rows.push(load(
+            .map(|_| get("/profile", &base, Some(signed_in.clone())))
+            .collect()
+    });
+    scenario(
+        &mut rows,
         &server,
         "b. silent refresh (GET /, rotation each)",
-        workers,
-    ));
-    let workers = (0..n)
-        .map(|_| api_refresh(&server.base, api_login(&server.base, "admin").1))
-        .collect();
-    rows.push(load(&server, "c. POST /api/auth/refresh", workers));
-    seed_sessions(&server, 1_000, "thousand");
-    let workers = (0..n)
-        .map(|_| silent_refresh(&server.base, api_login(&server.base, "admin").1))
-        .collect();
-    rows.push(load(
-        &server,
-        "f. silent refresh, +1 thousand sessions",
-        workers,
-    ));
-    seed_sessions(&server, 999_000, "million");
-    let workers = (0..n)
-        .map(|_| silent_refresh(&server.base, api_login(&server.base, "admin").1))
-        .collect();
-    rows.push(load(
-        &server,
-        "f. silent refresh, +1 million sessions",
-        workers,
-    ));
+        || refreshers(&server, n, silent_refresh),
+    );
+    scenario(&mut rows, &server, "c. POST /api/auth/refresh", || {
+        refreshers(&server, n, api_refresh)
+    });
+    if wanted("f") {
+        seed_sessions(&server, 1_000, "thousand");
+        scenario(
+            &mut rows,
+            &server,
+            "f. silent refresh, +1 thousand sessions",
+            || refreshers(&server, n, silent_refresh),
+        );
+        seed_sessions(&server, 999_000, "million");
+        scenario(
+            &mut rows,
+            &server,
+            "f. silent refresh, +1 million sessions",
+            || refreshers(&server, n, silent_refresh),
+        );
+    }
     peak = peak.max(server.peak_rss());
     drop(server);
 
     // d–e at real bcrypt costs.
     for cost in [12, 10] {
+        let needed = wanted("d") || (cost == 12 && wanted("e"));
+        if !needed {
+            continue;
+        }
         let dir = tempfile::tempdir().unwrap();
         let server = Server::start(dir.path(), cost);
-        rows.push(load(
+        let base = server.base.clone();
+        scenario(
+            &mut rows,
             &server,
             &format!("d. POST /api/auth/login, bcrypt cost {cost}"),
-            (0..n).map(|_| api_logins(&server.base)).collect(),
-        ));
-        if cost == 12 {
+            || (0..n).map(|_| api_logins(&base)).collect(),
+        );
+        if cost == 12 && wanted("e") {
             let (access, _) = api_login(&server.base, "admin");
             let cookie = format!("{ACCESS}={access}");
-            let alone = load(
-                &server,
-                "e. GET /profile alone",
+            let profile = || -> Vec<Step> {
                 (0..n)
-                    .map(|_| get("/profile", &server.base, Some(cookie.clone())))
-                    .collect(),
-            );
+                    .map(|_| get("/profile", &base, Some(cookie.clone())))
+                    .collect()
+            };
+            let alone = load(&server, "e. GET /profile alone", profile());
             let storm = Arc::new(AtomicBool::new(false));
             let stormers: Vec<_> = (0..32)
                 .map(|_| {
-                    let (stop, mut step) = (storm.clone(), api_logins(&server.base));
+                    let (stop, mut step) = (storm.clone(), api_logins(&base));
                     thread::spawn(move || {
                         let agent = agent();
                         while !stop.load(Ordering::Relaxed) {
@@ -421,9 +437,7 @@ fn main() {
             let during = load(
                 &server,
                 "e. GET /profile during 32 concurrent logins",
-                (0..n)
-                    .map(|_| get("/profile", &server.base, Some(cookie.clone())))
-                    .collect(),
+                profile(),
             );
             storm.store(true, Ordering::Relaxed);
             for s in stormers {
