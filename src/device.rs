@@ -1,6 +1,7 @@
 //! Readable device names ("Firefox 133 on Linux", "Safari on iPhone") from User-Agent strings.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use woothee::parser::Parser;
 
@@ -9,9 +10,33 @@ fn parser() -> &'static Parser {
     PARSER.get_or_init(Parser::new)
 }
 
+/// Labels already worked out: pages list the same few User-Agents again and again, and parsing
+/// one runs a dozen regular expressions.
+fn cache() -> &'static Mutex<HashMap<String, String>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+    CACHE.get_or_init(Mutex::default)
+}
+
+/// Most labels remembered; the cache starts over when full.
+const CACHE_SIZE: usize = 1024;
+
 /// The browser and operating system a User-Agent names. Phone browsers go without a version:
 /// theirs follows the operating system's.
 pub fn label(user_agent: &str) -> String {
+    if let Some(known) = cache().lock().ok().and_then(|c| c.get(user_agent).cloned()) {
+        return known;
+    }
+    let label = parse(user_agent);
+    if let Ok(mut cache) = cache().lock() {
+        if cache.len() >= CACHE_SIZE {
+            cache.clear();
+        }
+        cache.insert(user_agent.to_owned(), label.clone());
+    }
+    label
+}
+
+fn parse(user_agent: &str) -> String {
     if user_agent.trim().is_empty() {
         return "Unknown device".into();
     }
