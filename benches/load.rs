@@ -364,6 +364,19 @@ fn main() {
     scenario(&mut rows, &server, "a. GET /login (anonymous)", || {
         (0..n).map(|_| get("/login", &base, None)).collect()
     });
+    scenario(&mut rows, &server, "a'. GET / (anonymous)", || {
+        (0..n).map(|_| get("/", &base, None)).collect()
+    });
+    scenario(
+        &mut rows,
+        &server,
+        "a'. GET / (signed in: the guard's own cost)",
+        || {
+            (0..n)
+                .map(|_| get("/", &base, Some(signed_in.clone())))
+                .collect()
+        },
+    );
     scenario(&mut rows, &server, "a. GET /profile (signed in)", || {
         (0..n)
             .map(|_| get("/profile", &base, Some(signed_in.clone())))
