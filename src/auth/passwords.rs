@@ -1,5 +1,5 @@
-//! Password rules and hashing. bcrypt runs on the blocking pool behind a semaphore sized to the
-//! cores, so a storm of logins queues there and never starves request handling.
+//! Password rules and hashing. bcrypt runs on the blocking pool behind a semaphore of one slot
+//! per core but one, so a storm of logins queues there and never starves request handling.
 
 use std::time::Duration;
 
@@ -62,7 +62,7 @@ pub enum HashError {
     Failed,
 }
 
-/// Hashing off the async workers, at most one bcrypt per core at a time.
+/// Hashing off the async workers: at most one bcrypt per core, with one core left free.
 pub struct PasswordHasher {
     cost: u32,
     slots: Semaphore,
@@ -72,10 +72,11 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(cost: u32) -> Result<PasswordHasher, bcrypt::BcryptError> {
+        // One core is always left for everything else, so a login storm never starves pages.
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         Ok(PasswordHasher {
             cost,
-            slots: Semaphore::new(cores),
+            slots: Semaphore::new(cores.saturating_sub(1).max(1)),
             dummy_hash: hash_blocking(&crypto::random_token::<16>(), cost)?,
         })
     }
