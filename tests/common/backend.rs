@@ -36,3 +36,17 @@ pub fn database_url(dir: &Path) -> String {
         .expect("a URL ending in a database name");
     format!("{base}/{name}")
 }
+
+/// The PostgreSQL server for a PostgreSQL-only test, or `None` after saying it is skipped (never
+/// under CI, which always provides one).
+pub fn postgres_or_skip(test: &str) -> Option<String> {
+    let server = postgres_server();
+    if server.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the PostgreSQL tests"
+        );
+        eprintln!("skipped {test}: PostgreSQL runs need {POSTGRES_ENV} (see README)");
+    }
+    server
+}
