@@ -51,7 +51,13 @@ pub fn build(figment: Figment, clock: SharedClock) -> Rocket<Build> {
     let figment = figment.join(("template_dir", relative!("templates")));
     rocket::custom(figment)
         .attach(AdHoc::try_on_ignite("doorman", move |rocket| async move {
-            match start(&rocket, clock) {
+            // Opening the database and hashing the first admin's password block: keep them off
+            // the async workers.
+            let figment = rocket.figment().clone();
+            let started = rocket::tokio::task::spawn_blocking(move || start(&figment, clock))
+                .await
+                .unwrap_or_else(|e| Err(format!("start-up failed: {e}")));
+            match started {
                 Ok(state) => Ok(state.manage(rocket)),
                 Err(why) => {
                     rocket::error!("{why}");
@@ -101,8 +107,8 @@ impl AppState {
 
 /// Reads the settings, opens and migrates the database, loads the keys and creates the first
 /// admin. Any failure stops the start with a message.
-fn start(rocket: &Rocket<Build>, clock: SharedClock) -> Result<AppState, String> {
-    let config = Config::from_figment(rocket.figment()).map_err(|e| e.to_string())?;
+fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, String> {
+    let config = Config::from_figment(figment).map_err(|e| e.to_string())?;
     let pool = db::PoolSettings {
         size: config.database_pool_size,
         timeout: std::time::Duration::from_secs(config.database_timeout.0),

@@ -1,10 +1,10 @@
 //! CSRF protection for every state-changing form: a token bound to the session (or, before
 //! login, to the CSRF cookie), and refusal of POSTs that say they come from another site.
 
+use rocket::Request;
 use rocket::data::{self, Data, FromData};
 use rocket::form::{Form, FromForm};
 use rocket::http::{CookieJar, Status};
-use rocket::{Request, State};
 
 use super::cookies::CookiePolicy;
 use super::fairing::AuthState;
@@ -122,9 +122,4 @@ impl<'r, T: FromForm<'r> + CsrfForm + Send> FromData<'r> for Checked<T> {
             refuse(req, EXPIRED)
         }
     }
-}
-
-/// The CSRF token for the signed-in session, for templates.
-pub fn session_token(tokens: &State<TokenService>, sid: &str) -> String {
-    token(&tokens.keys().derived_secret, &Binding::Session(sid))
 }

@@ -50,7 +50,7 @@ pub fn latest_for_user(conn: &mut Conn, user_id: i64, limit: i64) -> QueryResult
         .load(conn)
 }
 
-/// Events of one kind for one session, for tests and audits.
+/// How many events of one kind there are.
 pub fn count_kind(conn: &mut Conn, kind: &str) -> QueryResult<i64> {
     security_events::table
         .filter(security_events::kind.eq(kind))
