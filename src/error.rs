@@ -22,6 +22,8 @@ pub enum AppError {
     NotFound,
     /// Input that passed parsing but makes no sense (422, with the sentence).
     Invalid(&'static str),
+    /// A template that failed to render (a bug; 500).
+    Render(&'static str),
 }
 
 impl From<DbError> for AppError {
@@ -34,7 +36,7 @@ impl AppError {
     fn status(&self) -> Status {
         match self {
             AppError::Db(DbError::Unavailable(_)) | AppError::Busy => Status::ServiceUnavailable,
-            AppError::Db(DbError::Query(_)) => Status::InternalServerError,
+            AppError::Db(DbError::Query(_)) | AppError::Render(_) => Status::InternalServerError,
             AppError::NotFound => Status::NotFound,
             AppError::Invalid(_) => Status::UnprocessableEntity,
         }
@@ -109,6 +111,7 @@ impl From<AppError> for ApiError {
         match e {
             AppError::Db(e) => rocket::error!("{e}"),
             AppError::Busy => rocket::warn!("password hashing queue full"),
+            AppError::Render(name) => rocket::error!("template `{name}` failed to render"),
             AppError::NotFound | AppError::Invalid(_) => {}
         }
         ApiError::new(status, code, sentence)
@@ -189,6 +192,7 @@ impl<'r> Responder<'r, 'static> for AppError {
         match &self {
             AppError::Db(e) => rocket::error!("{e}"),
             AppError::Busy => rocket::warn!("password hashing queue full"),
+            AppError::Render(name) => rocket::error!("template `{name}` failed to render"),
             AppError::NotFound => {}
             AppError::Invalid(why) => {
                 req.local_cache(|| ErrorNote(why));

@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 mod fsutil;
 pub mod keygen;
+pub mod profile;
 pub mod routes;
 pub mod views;
 pub mod web;
@@ -96,6 +97,7 @@ impl AppState {
             .manage(CookiePolicy::from(&self.config))
             .manage(ThrottlePolicy::from(&self.config))
             .manage(web::observe::Metrics::default())
+            .manage(profile::ProfileCache::default())
             .manage(self.revocations)
             .manage(self.db)
             .manage(self.tokens)

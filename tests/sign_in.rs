@@ -39,6 +39,30 @@ fn login_sets_hardened_cookies_and_redirects_to_profile() {
 }
 
 #[test]
+fn the_profile_shows_a_new_event_at_once() {
+    let app = TestApp::new();
+    app.create_user("alice", Role::User);
+    let mut browser = app.browser();
+    browser.login("alice", PASSWORD, false);
+    let first = browser.get("/profile");
+    assert!(!first.body.contains("login_failed"));
+    assert_eq!(
+        browser.get("/profile").body,
+        first.body,
+        "the same page for the same token"
+    );
+
+    // Someone else tries alice's account with a wrong password.
+    let mut stranger = app.browser();
+    assert_eq!(
+        stranger.login("alice", "wrong password!!", false).status,
+        Status::Unauthorized
+    );
+    let second = browser.get("/profile");
+    assert!(second.body.contains("login_failed"), "{}", second.body);
+}
+
+#[test]
 fn remember_me_makes_the_refresh_cookie_outlive_the_browser() {
     let app = TestApp::new();
     app.create_user("alice", Role::User);

@@ -110,7 +110,7 @@ async fn authenticate(req: &Request<'_>) -> (AuthState, Vec<Cookie<'static>>) {
     let client = ClientInfo::of(req);
     let lifetimes = *lifetimes;
     let outcome = db
-        .run(move |conn| refresh::rotate(conn, now, &lifetimes, &presented, &client))
+        .write(move |conn| refresh::rotate(conn, now, &lifetimes, &presented, &client))
         .await;
     match outcome {
         Ok(rotated) => {

@@ -87,21 +87,18 @@ fn decide(
     client: &ClientInfo,
 ) -> Result<Decision, DieselError> {
     let hash = token_hash(presented);
-    let Some(mut token) = db::refresh_tokens::find_by_hash(conn, &hash)? else {
+    let Some(mut found) = db::refresh_tokens::find_with_session(conn, &hash)? else {
         return Ok(Decision::Refused(RefreshError::Unknown));
     };
     // Serialize with every other rotation of this session; where that meant waiting for a row
-    // lock, read the token again: a racing rotation may have used it meanwhile.
-    if db::lock_session(conn, token.session_id)? {
-        match db::refresh_tokens::find_by_hash(conn, &hash)? {
-            Some(fresh) => token = fresh,
+    // lock, read again: a racing rotation may have used the token meanwhile.
+    if db::lock_session(conn, found.0.session_id)? {
+        match db::refresh_tokens::find_with_session(conn, &hash)? {
+            Some(fresh) => found = fresh,
             None => return Ok(Decision::Refused(RefreshError::Unknown)),
         }
     }
-    let Some((session, role, disabled)) = db::sessions::find_with_user(conn, token.session_id)?
-    else {
-        return Ok(Decision::Refused(RefreshError::Unknown));
-    };
+    let (token, session, role, disabled) = found;
     if session.ended_at.is_some() {
         return Ok(Decision::Refused(RefreshError::SessionEnded));
     }

@@ -124,7 +124,12 @@ pub fn load_changes(
     )?)
 }
 
-/// Reloads revocations every `revocation_poll` until the server shuts down.
+/// How long an event's transaction may take to commit after its `created_at`: the poller looks
+/// that much further back (the pool waits at most `database_timeout`, 5 s by default).
+const EVENT_COMMIT_SLACK: i64 = 30;
+
+/// Every `revocation_poll` until the server shuts down: reloads revocations, and marks the users
+/// whose security events any instance wrote lately as changed (for cached pages).
 pub fn poller() -> AdHoc {
     AdHoc::on_liftoff("revocation poll", |rocket| {
         Box::pin(async move {
@@ -137,6 +142,7 @@ pub fn poller() -> AdHoc {
                 return;
             };
             let (db, clock, revocations) = (db.clone(), clock.clone(), revocations.clone());
+            let poll_secs = config.revocation_poll.as_i64();
             let poll = Duration::from_secs(config.revocation_poll.0);
             let access_ttl = config.access_ttl.as_i64();
             let shutdown = rocket.shutdown();
@@ -147,8 +153,13 @@ pub fn poller() -> AdHoc {
                         () = sleep(poll) => {}
                     }
                     let now = clock.now();
+                    let changes = db.clone();
+                    let since = now - poll_secs - LEEWAY - EVENT_COMMIT_SLACK;
                     match db
-                        .run(move |conn| load_changes(conn, now, access_ttl))
+                        .run(move |conn| {
+                            changes.changes().catch_up(conn, since)?;
+                            load_changes(conn, now, access_ttl)
+                        })
                         .await
                     {
                         Ok(changes) => revocations.apply(changes, now, access_ttl),

@@ -31,6 +31,9 @@ pub struct NewEvent<'a> {
 }
 
 pub fn insert(conn: &mut Conn, event: &NewEvent<'_>) -> QueryResult<()> {
+    if let Some(user) = event.user_id {
+        super::changes::note(user);
+    }
     diesel::insert_into(security_events::table)
         .values(event)
         .execute(conn)
@@ -47,6 +50,16 @@ pub fn latest_for_user(conn: &mut Conn, user_id: i64, limit: i64) -> QueryResult
         ))
         .limit(limit)
         .select(EventRow::as_select())
+        .load(conn)
+}
+
+/// The users with events created at or after `since`.
+pub fn users_since(conn: &mut Conn, since: i64) -> QueryResult<Vec<i64>> {
+    security_events::table
+        .filter(security_events::created_at.ge(since))
+        .filter(security_events::user_id.is_not_null())
+        .select(security_events::user_id.assume_not_null())
+        .distinct()
         .load(conn)
 }
 

@@ -4,18 +4,23 @@
 //! chosen by the scheme of `database_url`. Queries are written once against [`Conn`]; the few
 //! places where the dialects differ match on its variant, each in one function here.
 //! The async side reaches the queries through [`Db::run`], on Tokio's blocking pool.
+//!
+//! Lookups by a unique key use `get_result`, not `first`: SQLite re-prepares a statement whose
+//! `LIMIT` is a bound parameter every time it runs, which cost more than the rest of a rotation.
 
+pub mod changes;
 pub mod events;
 pub mod login_failures;
 pub mod refresh_tokens;
 pub mod schema;
 pub mod sessions;
 pub mod users;
+mod writer;
 
 use std::fmt;
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, CustomizeConnection, ManageConnection, Pool, PooledConnection};
@@ -163,6 +168,9 @@ pub struct PoolSettings {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<Manager>,
+    changes: std::sync::Arc<changes::UserChanges>,
+    /// SQLite's writer thread; PostgreSQL writes through the pool.
+    writer: Option<writer::Writer>,
 }
 
 impl Db {
@@ -200,7 +208,22 @@ impl Db {
                 backend,
             })
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
-        let db = Db { pool };
+        let changes = std::sync::Arc::<changes::UserChanges>::default();
+        let writer = match backend {
+            Backend::Sqlite => Some(writer::Writer::start(
+                Manager {
+                    url: url.to_owned(),
+                    backend,
+                },
+                changes.clone(),
+            )?),
+            Backend::Postgresql => None,
+        };
+        let db = Db {
+            pool,
+            changes,
+            writer,
+        };
         let mut conn = db.conn()?;
         let migrated = match &mut *conn {
             Conn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop),
@@ -216,7 +239,13 @@ impl Db {
             .map_err(|e| DbError::Unavailable(e.to_string()))
     }
 
-    /// Runs `f` with a pooled connection on the blocking thread pool.
+    /// Whose security events changed, as far as this process knows.
+    pub fn changes(&self) -> &changes::UserChanges {
+        &self.changes
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool, then marks the users whose
+    /// events it wrote as changed.
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut Conn) -> Result<T, E> + Send + 'static,
@@ -225,37 +254,60 @@ impl Db {
     {
         let db = self.clone();
         rocket::tokio::task::spawn_blocking(move || {
-            let mut conn = db.conn()?;
-            f(&mut conn)
+            changes::tracked(&db.changes, || {
+                db.conn().map_err(E::from).and_then(|mut conn| f(&mut conn))
+            })
         })
         .await
         .unwrap_or_else(|e| Err(DbError::Unavailable(format!("database task failed: {e}")).into()))
     }
+
+    /// Runs write work `f`: on SQLite's writer thread, on PostgreSQL like [`Db::run`]. Only for
+    /// quick work (no password hashing): the writer serves every write of the process in turn.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Conn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer.run(f).await,
+            None => self.run(f).await,
+        }
+    }
 }
 
-/// Runs `f` in a write transaction. On SQLite it takes the write lock before anything is read
-/// (as `BEGIN IMMEDIATE` would), so two read-then-write transactions never interleave and never
-/// fail to upgrade; on PostgreSQL rows are locked where the rules need it ([`lock_session`]).
+/// Runs `f` in a write transaction. On SQLite it begins with `BEGIN IMMEDIATE`, taking the
+/// write lock before anything is read, so two read-then-write transactions never interleave and
+/// never fail to upgrade; on PostgreSQL rows are locked where the rules need it
+/// ([`lock_session`]).
 pub fn write_transaction<T, E, F>(conn: &mut Conn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut Conn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    // SQLite admits one writer at a time. Writers of this process queue here, in order, rather
-    // than in SQLite's busy handler, which sleeps in growing steps and leaves the CPU idle.
-    let _writer = matches!(conn, Conn::Sqlite(_)).then(|| {
-        SQLITE_WRITER
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    });
-    conn.transaction(|conn| {
-        if let Conn::Sqlite(sqlite) = conn {
-            // Any write statement takes SQLite's write lock (waiting up to busy_timeout for
-            // other processes); this one changes nothing.
-            sqlite.batch_execute("UPDATE users SET id = id WHERE id = -1")?;
+    let Conn::Sqlite(sqlite) = conn else {
+        return conn.transaction(f);
+    };
+    // Writers of this process that do not go through the writer thread queue here, in order,
+    // rather than in SQLite's busy handler, which sleeps in growing steps and leaves the CPU idle.
+    let _writer = SQLITE_WRITER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    // The end as in diesel's own `transaction` (whose manager delegates to the same SQLite one):
+    // a failed rollback after a failed body reports the body's error unless it says more.
+    type Transactions = <Conn as Connection>::TransactionManager;
+    match f(conn) {
+        Ok(value) => {
+            Transactions::commit_transaction(conn)?;
+            Ok(value)
         }
-        f(conn)
-    })
+        Err(error) => match Transactions::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
 }
 
 static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -3,7 +3,8 @@
 use diesel::prelude::*;
 
 use super::Conn;
-use super::schema::refresh_tokens;
+use super::schema::{refresh_tokens, sessions, users};
+use super::sessions::SessionRow;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = refresh_tokens)]
@@ -38,7 +39,26 @@ pub fn find_by_hash(conn: &mut Conn, token_hash: &[u8]) -> QueryResult<Option<Re
     refresh_tokens::table
         .filter(refresh_tokens::token_hash.eq(token_hash))
         .select(RefreshTokenRow::as_select())
-        .first(conn)
+        .get_result(conn)
+        .optional()
+}
+
+/// A token with its session and the session user's role and disabled flag: everything a
+/// rotation decides on, in one query.
+pub fn find_with_session(
+    conn: &mut Conn,
+    token_hash: &[u8],
+) -> QueryResult<Option<(RefreshTokenRow, SessionRow, String, bool)>> {
+    refresh_tokens::table
+        .inner_join(sessions::table.inner_join(users::table))
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .select((
+            RefreshTokenRow::as_select(),
+            SessionRow::as_select(),
+            users::role,
+            users::disabled,
+        ))
+        .get_result(conn)
         .optional()
 }
 
@@ -47,7 +67,7 @@ pub fn find_child(conn: &mut Conn, parent_id: i64) -> QueryResult<Option<Refresh
     refresh_tokens::table
         .filter(refresh_tokens::parent_id.eq(parent_id))
         .select(RefreshTokenRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -49,14 +49,14 @@ pub fn insert(conn: &mut Conn, session: &NewSession<'_>) -> QueryResult<SessionR
     sessions::table
         .find(id)
         .select(SessionRow::as_select())
-        .first(conn)
+        .get_result(conn)
 }
 
 pub fn find(conn: &mut Conn, id: i64) -> QueryResult<Option<SessionRow>> {
     sessions::table
         .find(id)
         .select(SessionRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -64,17 +64,7 @@ pub fn find_by_public_id(conn: &mut Conn, public_id: &str) -> QueryResult<Option
     sessions::table
         .filter(sessions::public_id.eq(public_id))
         .select(SessionRow::as_select())
-        .first(conn)
-        .optional()
-}
-
-/// The session with its user's role and disabled flag, for issuing access tokens.
-pub fn find_with_user(conn: &mut Conn, id: i64) -> QueryResult<Option<(SessionRow, String, bool)>> {
-    sessions::table
-        .inner_join(users::table)
-        .filter(sessions::id.eq(id))
-        .select((SessionRow::as_select(), users::role, users::disabled))
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -41,14 +41,14 @@ pub fn insert(conn: &mut Conn, user: &NewUser<'_>) -> QueryResult<UserRow> {
     users::table
         .find(id)
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
 }
 
 pub fn find_by_name(conn: &mut Conn, username: &str) -> QueryResult<Option<UserRow>> {
     users::table
         .filter(users::username_key.eq(username_key(username)))
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -56,7 +56,7 @@ pub fn find(conn: &mut Conn, id: i64) -> QueryResult<Option<UserRow>> {
     users::table
         .find(id)
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

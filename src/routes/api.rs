@@ -163,7 +163,7 @@ pub async fn refresh(
     let (now, lifetimes, presented) = (fx.now, accounts.lifetimes, body.0.refresh_token);
     let outcome = accounts
         .db
-        .run(move |conn| rotate(conn, now, &lifetimes, &presented, &client))
+        .write(move |conn| rotate(conn, now, &lifetimes, &presented, &client))
         .await;
     match outcome {
         Ok(rotated) => {

@@ -70,6 +70,18 @@ impl Instance {
             .as_u16()
     }
 
+    /// The body of `/profile` for this access token.
+    pub fn profile(&self, agent: &ureq::Agent, access: &str) -> String {
+        agent
+            .get(format!("{}/profile", self.base))
+            .header("Cookie", format!("{ACCESS}={access}"))
+            .call()
+            .expect("an answer")
+            .body_mut()
+            .read_to_string()
+            .expect("a page")
+    }
+
     pub fn profile_status(&self, agent: &ureq::Agent, access: &str) -> u16 {
         self.status(agent, "/profile", &format!("{ACCESS}={access}"))
     }

@@ -1,12 +1,14 @@
 //! The load benchmark: `cargo bench --bench load` (or `bench/run.sh`).
 //!
 //! Starts the release `doorman` on a temporary SQLite database, drives it over HTTP on 127.0.0.1
-//! from this process (one keep-alive connection per worker thread), and prints a table with
+//! from this process (one keep-alive connection per worker thread, see `wire`), and prints a table with
 //! requests/s, p50 and p99 latency, the server's CPU time per second and its peak RSS.
 //! `BENCH_SECONDS` (default 5) sets each run's length, `BENCH_CONNECTIONS` (default 16) the
 //! workers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod wire;
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
@@ -16,6 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use wire::Connection;
 
 const PASSWORD: &str = "benchmark password";
 const REFRESH: &str = "__Host-doorman_refresh";
@@ -64,9 +67,9 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("doorman starts");
-        let base = format!("http://127.0.0.1:{port}");
+        let base = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(60);
-        while ureq::get(format!("{base}/healthz")).call().is_err() {
+        while Connection::new(&base).get("/healthz", None).is_err() {
             assert!(Instant::now() < deadline, "doorman did not start");
             thread::sleep(Duration::from_millis(50));
         }
@@ -119,32 +122,12 @@ impl Drop for Server {
     }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-fn set_cookie(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.strip_prefix(&format!("{name}=")))
-        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
-        .find(|v| !v.is_empty())
-}
-
 fn api_login(base: &str, username: &str) -> (String, String) {
-    let mut response = agent()
-        .post(format!("{base}/api/auth/login"))
-        .header("Content-Type", "application/json")
-        .send(json!({ "username": username, "password": PASSWORD }).to_string())
+    let body = json!({ "username": username, "password": PASSWORD }).to_string();
+    let reply = Connection::new(base)
+        .post_json("/api/auth/login", &body)
         .unwrap();
-    let body: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    let body: Value = serde_json::from_slice(&reply.body).unwrap();
     (
         body["access_token"].as_str().expect("logged in").to_owned(),
         body["refresh_token"].as_str().unwrap().to_owned(),
@@ -152,7 +135,7 @@ fn api_login(base: &str, username: &str) -> (String, String) {
 }
 
 /// One request of a worker: true when it was answered as expected.
-type Step = Box<dyn FnMut(&ureq::Agent) -> bool + Send>;
+type Step = Box<dyn FnMut(&mut Connection) -> bool + Send>;
 
 struct Row {
     name: String,
@@ -178,13 +161,13 @@ fn load(server: &Server, name: &str, workers: Vec<Step>) -> Row {
     let handles: Vec<_> = workers
         .into_iter()
         .map(|mut step| {
-            let stop = stop.clone();
+            let (stop, base) = (stop.clone(), server.base.clone());
             thread::spawn(move || {
-                let agent = agent();
+                let mut connection = Connection::new(&base);
                 let (mut latencies, mut errors) = (Vec::new(), 0usize);
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
-                    if !step(&agent) {
+                    if !step(&mut connection) {
                         errors += 1;
                     }
                     latencies.push(t.elapsed());
@@ -225,31 +208,44 @@ fn load(server: &Server, name: &str, workers: Vec<Step>) -> Row {
     row
 }
 
-fn get(path: &'static str, base: &str, cookie: Option<String>) -> Step {
-    let url = format!("{base}{path}");
-    Box::new(move |agent| {
-        let mut request = agent.get(&url);
-        if let Some(cookie) = &cookie {
-            request = request.header("Cookie", cookie);
-        }
-        request.call().is_ok_and(|r| r.status() == 200)
+fn get(path: &'static str, cookie: Option<String>) -> Step {
+    Box::new(move |connection| {
+        connection
+            .get(path, cookie.as_deref())
+            .is_ok_and(|r| r.status == 200)
     })
 }
 
 /// A browser whose access cookie is always missing: every request is a silent refresh.
-fn silent_refresh(base: &str, refresh: String) -> Step {
-    let url = format!("{base}/");
-    let mut current = refresh;
-    Box::new(move |agent| {
-        let response = agent
-            .get(&url)
-            .header("Cookie", format!("{REFRESH}={current}"))
-            .call();
-        match response
+fn silent_refresh(refresh: String) -> Step {
+    let mut cookie = format!("{REFRESH}={refresh}");
+    Box::new(move |connection| {
+        let next = connection
+            .get("/", Some(&cookie))
             .ok()
-            .filter(|r| r.status() == 200)
-            .and_then(|r| set_cookie(&r, REFRESH))
-        {
+            .filter(|r| r.status == 200)
+            .and_then(|r| r.cookie(REFRESH));
+        match next {
+            Some(next) => {
+                cookie = format!("{REFRESH}={next}");
+                true
+            }
+            None => false,
+        }
+    })
+}
+
+fn api_refresh(refresh: String) -> Step {
+    let mut current = refresh;
+    Box::new(move |connection| {
+        let body = json!({ "refresh_token": current }).to_string();
+        let next = connection
+            .post_json("/api/auth/refresh", &body)
+            .ok()
+            .filter(|r| r.status == 200)
+            .and_then(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .and_then(|body| Some(body["refresh_token"].as_str()?.to_owned()));
+        match next {
             Some(next) => {
                 current = next;
                 true
@@ -259,42 +255,12 @@ fn silent_refresh(base: &str, refresh: String) -> Step {
     })
 }
 
-fn api_refresh(base: &str, refresh: String) -> Step {
-    let url = format!("{base}/api/auth/refresh");
-    let mut current = refresh;
-    Box::new(move |agent| {
-        let response = agent
-            .post(&url)
-            .header("Content-Type", "application/json")
-            .send(json!({ "refresh_token": current }).to_string());
-        let Ok(mut response) = response else {
-            return false;
-        };
-        if response.status() != 200 {
-            return false;
-        }
-        let body: Value =
-            serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default())
-                .unwrap_or_default();
-        match body["refresh_token"].as_str() {
-            Some(next) => {
-                current = next.to_owned();
-                true
-            }
-            None => false,
-        }
-    })
-}
-
-fn api_logins(base: &str) -> Step {
-    let url = format!("{base}/api/auth/login");
+fn api_logins() -> Step {
     let body = json!({ "username": "admin", "password": PASSWORD }).to_string();
-    Box::new(move |agent| {
-        agent
-            .post(&url)
-            .header("Content-Type", "application/json")
-            .send(body.as_str())
-            .is_ok_and(|r| r.status() == 200)
+    Box::new(move |connection| {
+        connection
+            .post_json("/api/auth/login", &body)
+            .is_ok_and(|r| r.status == 200)
     })
 }
 
@@ -339,9 +305,9 @@ fn scenario(rows: &mut Vec<Row>, server: &Server, name: &str, workers: impl FnOn
     }
 }
 
-fn refreshers(server: &Server, n: usize, make: fn(&str, String) -> Step) -> Vec<Step> {
+fn refreshers(server: &Server, n: usize, make: fn(String) -> Step) -> Vec<Step> {
     (0..n)
-        .map(|_| make(&server.base, api_login(&server.base, "admin").1))
+        .map(|_| make(api_login(&server.base, "admin").1))
         .collect()
 }
 
@@ -360,26 +326,21 @@ fn main() {
     let server = Server::start(dir.path(), 4);
     let (access, _) = api_login(&server.base, "admin");
     let signed_in = format!("{ACCESS}={access}");
-    let base = server.base.clone();
     scenario(&mut rows, &server, "a. GET /login (anonymous)", || {
-        (0..n).map(|_| get("/login", &base, None)).collect()
+        (0..n).map(|_| get("/login", None)).collect()
     });
     scenario(&mut rows, &server, "a'. GET / (anonymous)", || {
-        (0..n).map(|_| get("/", &base, None)).collect()
+        (0..n).map(|_| get("/", None)).collect()
     });
     scenario(
         &mut rows,
         &server,
         "a'. GET / (signed in: the guard's own cost)",
-        || {
-            (0..n)
-                .map(|_| get("/", &base, Some(signed_in.clone())))
-                .collect()
-        },
+        || (0..n).map(|_| get("/", Some(signed_in.clone()))).collect(),
     );
     scenario(&mut rows, &server, "a. GET /profile (signed in)", || {
         (0..n)
-            .map(|_| get("/profile", &base, Some(signed_in.clone())))
+            .map(|_| get("/profile", Some(signed_in.clone())))
             .collect()
     });
     scenario(
@@ -423,25 +384,25 @@ fn main() {
             &mut rows,
             &server,
             &format!("d. POST /api/auth/login, bcrypt cost {cost}"),
-            || (0..n).map(|_| api_logins(&base)).collect(),
+            || (0..n).map(|_| api_logins()).collect(),
         );
         if cost == 12 && wanted("e") {
             let (access, _) = api_login(&server.base, "admin");
             let cookie = format!("{ACCESS}={access}");
             let profile = || -> Vec<Step> {
                 (0..n)
-                    .map(|_| get("/profile", &base, Some(cookie.clone())))
+                    .map(|_| get("/profile", Some(cookie.clone())))
                     .collect()
             };
             let alone = load(&server, "e. GET /profile alone", profile());
             let storm = Arc::new(AtomicBool::new(false));
             let stormers: Vec<_> = (0..32)
                 .map(|_| {
-                    let (stop, mut step) = (storm.clone(), api_logins(&base));
+                    let (stop, mut step) = (storm.clone(), api_logins());
+                    let mut connection = Connection::new(&base);
                     thread::spawn(move || {
-                        let agent = agent();
                         while !stop.load(Ordering::Relaxed) {
-                            step(&agent);
+                            step(&mut connection);
                         }
                     })
                 })

@@ -1,0 +1,147 @@
+//! What the profile page shows of an account and its session, read from the database and
+//! rendered once per access token: viewing the page again with the same token reads nothing and
+//! renders only the page around these parts.
+//!
+//! An entry serves only the token it was made for (a rotation, which may change the session's
+//! device and address, brings a new `iat`) and only while the account's security events are
+//! unchanged ([`crate::db::changes`]): events written here show at once, those written by
+//! another instance within `revocation_poll`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rocket_dyn_templates::Metadata;
+use serde_json::{Value, json};
+
+use crate::auth::tokens::AccessClaims;
+use crate::db::{self, Conn, Db, DbError};
+use crate::error::AppError;
+use crate::views;
+
+/// How many of an account's own security events its profile lists.
+const PROFILE_EVENTS: i64 = 20;
+
+/// Sessions remembered; past this the cache starts afresh.
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Default)]
+pub struct ProfileCache {
+    entries: RwLock<HashMap<(i64, String), Entry>>,
+}
+
+/// The page's parts that come from the database, as HTML.
+pub struct ProfileParts {
+    /// Reuse notices and the account and session facts.
+    pub account: String,
+    /// The account's recent security events.
+    pub events: String,
+}
+
+struct Entry {
+    iat: i64,
+    exp: i64,
+    stamp: u64,
+    parts: Arc<ProfileParts>,
+}
+
+impl ProfileCache {
+    /// The parts for the holder of `claims`.
+    pub async fn parts(
+        &self,
+        db: &Db,
+        templates: &Metadata<'_>,
+        claims: &AccessClaims,
+    ) -> Result<Arc<ProfileParts>, AppError> {
+        let user_id = claims.user_id().ok_or(AppError::NotFound)?;
+        let key = (user_id, claims.sid.clone());
+        if let Some(parts) = self.fresh(db, &key, claims) {
+            return Ok(parts);
+        }
+        let stamp = db.changes().stamp();
+        let sid = claims.sid.clone();
+        let mut facts = db
+            .run(move |conn| load(conn, user_id, &sid))
+            .await?
+            .ok_or(AppError::NotFound)?;
+        facts["access_expires_at"] = json!(claims.exp);
+        let render = |name: &'static str| {
+            templates
+                .render(name, &facts)
+                .map(|(_, html)| html)
+                .ok_or(AppError::Render(name))
+        };
+        let parts = Arc::new(ProfileParts {
+            account: render("_profile_account")?,
+            events: render("_profile_events")?,
+        });
+        let mut entries = self
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(
+            key,
+            Entry {
+                iat: claims.iat,
+                exp: claims.exp,
+                stamp,
+                parts: parts.clone(),
+            },
+        );
+        Ok(parts)
+    }
+
+    fn fresh(
+        &self,
+        db: &Db,
+        key: &(i64, String),
+        claims: &AccessClaims,
+    ) -> Option<Arc<ProfileParts>> {
+        let entries = self
+            .entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = entries.get(key)?;
+        let same_token = entry.iat == claims.iat && entry.exp == claims.exp;
+        (same_token && !db.changes().changed_since(key.0, entry.stamp)).then(|| entry.parts.clone())
+    }
+}
+
+fn load(conn: &mut Conn, user_id: i64, sid: &str) -> Result<Option<Value>, DbError> {
+    let Some(account) = db::users::find(conn, user_id)? else {
+        return Ok(None);
+    };
+    let session = db::sessions::find_by_public_id(conn, sid)?;
+    let events = db::events::latest_for_user(conn, user_id, PROFILE_EVENTS)?;
+    let reused = match &session {
+        Some(s) => reuse_notices(conn, user_id, s.id)?,
+        None => Vec::new(),
+    };
+    let events: Vec<_> = events.iter().map(|e| views::event(e, None)).collect();
+    Ok(Some(json!({
+        "username": account.username,
+        "role": account.role,
+        "created_at": account.created_at,
+        "session": session.map(|s| views::session(&s, Some(sid))),
+        "events": events,
+        "reused_devices": reused,
+    })))
+}
+
+/// Sessions ended by reuse detection that this session is the first sign-in after: the user
+/// should hear which device was affected.
+fn reuse_notices(conn: &mut Conn, user_id: i64, current_id: i64) -> Result<Vec<String>, DbError> {
+    let mut devices = Vec::new();
+    for ended in db::sessions::ended_for_user(conn, user_id, 20)? {
+        let (Some(at), Some("refresh_token_reuse")) = (ended.ended_at, ended.end_reason.as_deref())
+        else {
+            continue;
+        };
+        if db::sessions::first_started_after(conn, user_id, at)? == Some(current_id) {
+            devices.push(crate::device::label(&ended.last_user_agent));
+        }
+    }
+    Ok(devices)
+}
