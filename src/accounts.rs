@@ -222,7 +222,7 @@ impl Accounts<'_> {
         let matches = plausible && hasher.verify(password.to_owned(), hash).await?;
         let user_id = user.as_ref().map(|u| u.id);
         let Some(user) = user.filter(|_| matches) else {
-            db.run(move |conn| {
+            db.write(move |conn| {
                 db::write_transaction(conn, |conn| {
                     throttle.record_failure(conn, now, &subjects)?;
                     events::record(conn, now, EventKind::LoginFailed, user_id, None, &client)
@@ -236,7 +236,7 @@ impl Accounts<'_> {
             return Err(LoginError::Disabled);
         }
         let (started, user) = db
-            .run(move |conn| {
+            .write(move |conn| {
                 ThrottlePolicy::record_success(conn, &subjects).map_err(DbError::from)?;
                 session::start(conn, now, &lifetimes, &user, remember, &client).map(|s| (s, user))
             })
@@ -273,7 +273,7 @@ impl Accounts<'_> {
         let hash = self.hasher.hash(new_password.to_owned()).await?;
         let keep = current_sid.to_owned();
         let ended = db
-            .run(move |conn| {
+            .write(move |conn| {
                 db::write_transaction(conn, |conn| {
                     db::users::set_password_hash(conn, user_id, &hash)?;
                     let current = db::sessions::find_by_public_id(conn, &keep)?.map(|s| s.id);
@@ -338,7 +338,7 @@ impl Accounts<'_> {
             })?;
         let name = username.to_owned();
         let created = db
-            .run(move |conn| {
+            .write(move |conn| {
                 let inserted = create_user(conn, now, &name, &hash, Role::User);
                 match inserted {
                     Ok(user) => Ok(Some(user)),
@@ -356,7 +356,7 @@ impl Accounts<'_> {
             }));
         };
         let started = db
-            .run(move |conn| {
+            .write(move |conn| {
                 session::start(conn, now, &lifetimes, &user, false, &client).map(|s| (s, user))
             })
             .await?;

@@ -70,7 +70,7 @@ pub fn build(figment: Figment, clock: SharedClock) -> Rocket<Build> {
         .attach(web::templates::fairing())
         .attach(web::headers::shield())
         .attach(web::headers::SecurityHeaders)
-        .attach(web::observe::Observe)
+        .attach(web::observe::Observe::new())
         .attach(SilentRefresh)
         .attach(auth::revocation::poller())
         .mount("/", routes::html())

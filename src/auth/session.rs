@@ -248,7 +248,7 @@ pub async fn revoke_own(
     now: i64,
     client: ClientInfo,
 ) -> Result<bool, DbError> {
-    db.run(move |conn| {
+    db.write(move |conn| {
         end_one(
             conn,
             user_id,

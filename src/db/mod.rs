@@ -34,6 +34,20 @@ pub enum Conn {
     Sqlite(SqliteConnection),
 }
 
+/// Runs one diesel expression on the connection's own type: written once, compiled for each
+/// backend. Through [`Conn`] diesel builds a statement's SQL text again on every run to find it
+/// in its cache; on the backend's own connection it finds it by the query's type. Used for the
+/// statements of every rotation.
+macro_rules! native {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::Conn::Sqlite($c) => $body,
+            $crate::db::Conn::Postgresql($c) => $body,
+        }
+    };
+}
+pub(crate) use native;
+
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 

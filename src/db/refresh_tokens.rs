@@ -2,9 +2,9 @@
 
 use diesel::prelude::*;
 
-use super::Conn;
 use super::schema::{refresh_tokens, sessions, users};
 use super::sessions::SessionRow;
+use super::{Conn, native};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = refresh_tokens)]
@@ -24,15 +24,13 @@ pub fn insert(
     parent_id: Option<i64>,
     created_at: i64,
 ) -> QueryResult<()> {
-    diesel::insert_into(refresh_tokens::table)
-        .values((
-            refresh_tokens::session_id.eq(session_id),
-            refresh_tokens::token_hash.eq(token_hash),
-            refresh_tokens::parent_id.eq(parent_id),
-            refresh_tokens::created_at.eq(created_at),
-        ))
-        .execute(conn)
-        .map(drop)
+    let row = (
+        refresh_tokens::session_id.eq(session_id),
+        refresh_tokens::token_hash.eq(token_hash),
+        refresh_tokens::parent_id.eq(parent_id),
+        refresh_tokens::created_at.eq(created_at),
+    );
+    native!(conn, c => diesel::insert_into(refresh_tokens::table).values(row).execute(c)).map(drop)
 }
 
 pub fn find_by_hash(conn: &mut Conn, token_hash: &[u8]) -> QueryResult<Option<RefreshTokenRow>> {
@@ -49,7 +47,7 @@ pub fn find_with_session(
     conn: &mut Conn,
     token_hash: &[u8],
 ) -> QueryResult<Option<(RefreshTokenRow, SessionRow, String, bool)>> {
-    refresh_tokens::table
+    native!(conn, c => refresh_tokens::table
         .inner_join(sessions::table.inner_join(users::table))
         .filter(refresh_tokens::token_hash.eq(token_hash))
         .select((
@@ -58,8 +56,8 @@ pub fn find_with_session(
             users::role,
             users::disabled,
         ))
-        .get_result(conn)
-        .optional()
+        .get_result(c))
+    .optional()
 }
 
 /// The token that replaced `parent_id`, if any.
@@ -73,14 +71,13 @@ pub fn find_child(conn: &mut Conn, parent_id: i64) -> QueryResult<Option<Refresh
 
 /// Marks a live token used; returns false when it was already used.
 pub fn mark_used(conn: &mut Conn, id: i64, at: i64) -> QueryResult<bool> {
-    diesel::update(
+    let update = diesel::update(
         refresh_tokens::table
             .find(id)
             .filter(refresh_tokens::used_at.is_null()),
     )
-    .set(refresh_tokens::used_at.eq(at))
-    .execute(conn)
-    .map(|n| n == 1)
+    .set(refresh_tokens::used_at.eq(at));
+    native!(conn, c => update.execute(c)).map(|n| n == 1)
 }
 
 /// How many rotations there have been (tokens that replaced another).

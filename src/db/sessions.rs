@@ -2,8 +2,8 @@
 
 use diesel::prelude::*;
 
-use super::Conn;
 use super::schema::{sessions, users};
+use super::{Conn, native};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sessions)]
@@ -69,14 +69,12 @@ pub fn find_by_public_id(conn: &mut Conn, public_id: &str) -> QueryResult<Option
 }
 
 pub fn touch(conn: &mut Conn, id: i64, at: i64, ip: &str, user_agent: &str) -> QueryResult<()> {
-    diesel::update(sessions::table.find(id))
-        .set((
-            sessions::last_used_at.eq(at),
-            sessions::last_ip.eq(ip),
-            sessions::last_user_agent.eq(user_agent),
-        ))
-        .execute(conn)
-        .map(drop)
+    let update = diesel::update(sessions::table.find(id)).set((
+        sessions::last_used_at.eq(at),
+        sessions::last_ip.eq(ip),
+        sessions::last_user_agent.eq(user_agent),
+    ));
+    native!(conn, c => update.execute(c)).map(drop)
 }
 
 /// Ends a session that is still active; returns whether it was.

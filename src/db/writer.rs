@@ -4,8 +4,10 @@
 //! Each piece of work still runs its own transaction ([`super::write_transaction`]).
 //!
 //! WAL checkpoints (copying committed pages into the database file, with its fsync) run on a
-//! second thread every [`CHECKPOINT_EVERY`], so no write waits for one; the writer checkpoints
-//! itself only if the WAL grows past [`WRITER_CHECKPOINT_PAGES`] regardless.
+//! second thread every [`CHECKPOINT_EVERY`], without blocking writes (`PASSIVE`). Under constant
+//! writes such a checkpoint never quite reaches the end of the WAL, and the WAL starts over from
+//! its beginning only after a checkpoint that does; the writer makes that one itself when the
+//! WAL reaches [`WRITER_CHECKPOINT_PAGES`], with little left to copy by then.
 
 use std::sync::{Arc, Weak, mpsc};
 use std::time::Duration;
@@ -23,16 +25,15 @@ type Job = Box<dyn FnOnce(Result<&mut Conn, DbError>) + Send>;
 /// fell from 13k to 8k), often enough to keep the WAL within tens of MB at full load.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
-/// 128 MiB of WAL at 4 KiB pages: only reached when the checkpoint thread falls behind.
+/// 128 MiB of WAL at 4 KiB pages: the writer checkpoints by itself only if the checkpoint thread
+/// falls that far behind.
 const WRITER_CHECKPOINT_PAGES: u32 = 32_000;
-
-/// The WAL file is cut back to this after it restarts, so a burst does not keep its size.
-const WAL_SIZE_LIMIT: u32 = 64 << 20;
 
 /// The queue into the writer thread; both threads end when the last clone is dropped.
 #[derive(Clone)]
 pub(super) struct Writer {
     queue: mpsc::Sender<Job>,
+    changes: Arc<UserChanges>,
     _alive: Arc<()>,
 }
 
@@ -44,40 +45,14 @@ impl Writer {
             url: manager.url.clone(),
             backend: manager.backend,
         };
+        spawn("doorman-sqlite-writer", move || serve(&manager, jobs))?;
         let watched = Arc::downgrade(&alive);
-        std::thread::Builder::new()
-            .name("doorman-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_while(&checkpointer, &watched))
-            .map_err(|e| {
-                DbError::Unavailable(format!("cannot start the checkpoint thread: {e}"))
-            })?;
-        std::thread::Builder::new()
-            .name("doorman-sqlite-writer".into())
-            .spawn(move || {
-                let mut conn: Option<Conn> = None;
-                for job in jobs {
-                    if conn.is_none() {
-                        conn = open(&manager)
-                            .and_then(|mut c| {
-                                c.batch_execute(&format!(
-                                    "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};
-                                     PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
-                                ))
-                                .map_err(diesel::r2d2::Error::QueryError)?;
-                                Ok(c)
-                            })
-                            .inspect_err(|e| rocket::error!("database writer: {e}"))
-                            .ok();
-                    }
-                    let conn = conn.as_mut().ok_or_else(|| {
-                        DbError::Unavailable("cannot open the database for writing".into())
-                    });
-                    changes::tracked(&changes, || job(conn));
-                }
-            })
-            .map_err(|e| DbError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        spawn("doorman-sqlite-checkpoint", move || {
+            checkpoint_while(&checkpointer, &watched);
+        })?;
         Ok(Writer {
             queue,
+            changes,
             _alive: alive,
         })
     }
@@ -90,8 +65,11 @@ impl Writer {
         E: From<DbError> + Send + 'static,
     {
         let (reply, answer) = rocket::tokio::sync::oneshot::channel();
+        let changes = self.changes.clone();
         let job: Job = Box::new(move |conn| {
-            let _ = reply.send(conn.map_err(E::from).and_then(f));
+            // Marked before the answer, so the caller's next read already sees the change.
+            let result = changes::tracked(&changes, || conn.map_err(E::from).and_then(f));
+            let _ = reply.send(result);
         });
         if self.queue.send(job).is_err() {
             return Err(DbError::Unavailable("the writer thread has stopped".into()).into());
@@ -102,19 +80,54 @@ impl Writer {
     }
 }
 
-/// Checkpoints without blocking writers (`PASSIVE`) until the writer is gone.
-fn checkpoint_while(manager: &Manager, writer: &Weak<()>) {
+fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> Result<(), DbError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(work)
+        .map(drop)
+        .map_err(|e| DbError::Unavailable(format!("cannot start thread {name}: {e}")))
+}
+
+/// The writer thread: runs jobs in order until every queue end is dropped.
+fn serve(manager: &Manager, jobs: mpsc::Receiver<Job>) {
     let mut conn: Option<Conn> = None;
-    while writer.strong_count() > 0 {
+    for job in jobs {
+        if conn.is_none() {
+            conn = open(manager)
+                .and_then(|mut c| {
+                    c.batch_execute(&format!(
+                        "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}"
+                    ))
+                    .map_err(diesel::r2d2::Error::QueryError)?;
+                    Ok(c)
+                })
+                .inspect_err(|e| rocket::error!("database writer: {e}"))
+                .ok();
+        }
+        let conn = conn
+            .as_mut()
+            .ok_or_else(|| DbError::Unavailable("cannot open the database for writing".into()));
+        job(conn);
+    }
+}
+
+/// Checkpoints until the writer is gone.
+fn checkpoint_while(manager: &Manager, alive: &Weak<()>) {
+    let mut conn: Option<Conn> = None;
+    while alive.strong_count() > 0 {
         std::thread::sleep(CHECKPOINT_EVERY);
         if conn.is_none() {
             conn = open(manager).ok();
         }
-        if let Some(c) = conn.as_mut()
-            && let Err(e) = c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")
-        {
-            rocket::warn!("WAL checkpoint: {e}");
+        if let Some(c) = conn.as_mut() {
+            checkpoint(c);
         }
+    }
+}
+
+fn checkpoint(conn: &mut Conn) {
+    if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+        rocket::warn!("WAL checkpoint: {e}");
     }
 }
 

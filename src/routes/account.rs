@@ -297,7 +297,7 @@ pub async fn logout(
     fx: Effects<'_>,
 ) -> Result<Redirect, AppError> {
     let (user_id, now, sid) = (user.user_id(), fx.now, user.sid().to_owned());
-    db.run(move |conn| {
+    db.write(move |conn| {
         let ending = Ending {
             now,
             reason: EndReason::Logout,

@@ -210,7 +210,7 @@ impl Console<'_> {
         let (admin_id, now, client) = (self.admin.0.user_id(), self.fx.now, self.client);
         let outcome = self
             .db
-            .run(move |conn| {
+            .write(move |conn| {
                 let name = db::users::find(conn, admin_id)
                     .map_err(DbError::from)?
                     .map_or_else(

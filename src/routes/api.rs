@@ -211,7 +211,7 @@ pub async fn logout(
     let (now, presented) = (fx.now, body.0.refresh_token);
     let ended = accounts
         .db
-        .run(move |conn| session::end_by_refresh_token(conn, now, &presented, &client))
+        .write(move |conn| session::end_by_refresh_token(conn, now, &presented, &client))
         .await?;
     let sid = ended.ok_or_else(|| {
         ApiError::unauthorized("invalid_token", "The refresh token is not valid.")

@@ -69,7 +69,7 @@ pub async fn revoke_others(
 ) -> Result<Redirect, AppError> {
     let (user_id, now, keep) = (user.user_id(), fx.now, user.sid().to_owned());
     let ended = db
-        .run(move |conn| {
+        .write(move |conn| {
             let ending = Ending::revoked(now, &client, Some("signed out everywhere else"));
             session::end_all_except(conn, user_id, Some(&keep), &ending)
         })

@@ -4,13 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{Header, Status};
 use rocket::{Data, Request, Response, State, get};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::config::Config;
 use crate::crypto;
@@ -111,7 +113,38 @@ struct Arrival {
     at: Instant,
 }
 
-pub struct Observe;
+/// One line of the request log.
+#[derive(Serialize)]
+struct RequestLine<'a> {
+    request_id: &'a str,
+    method: &'a str,
+    route: &'a str,
+    status: u16,
+    ms: f64,
+    ip: Option<std::net::IpAddr>,
+}
+
+/// The fairing. Request ids are a random prefix chosen at start and a counter: unique across
+/// restarts and instances without a random draw per request.
+pub struct Observe {
+    prefix: String,
+    next: AtomicU64,
+}
+
+impl Observe {
+    pub fn new() -> Observe {
+        Observe {
+            prefix: crypto::random_token::<6>(),
+            next: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Default for Observe {
+    fn default() -> Observe {
+        Observe::new()
+    }
+}
 
 #[rocket::async_trait]
 impl Fairing for Observe {
@@ -123,8 +156,9 @@ impl Fairing for Observe {
     }
 
     async fn on_request(&self, req: &mut Request<'_>, _: &mut Data<'_>) {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
         req.local_cache(|| Arrival {
-            id: crypto::random_token::<9>(),
+            id: format!("{}{n:x}", self.prefix),
             at: Instant::now(),
         });
     }
@@ -136,11 +170,9 @@ impl Fairing for Observe {
         });
         let seconds = arrival.at.elapsed().as_secs_f64();
         // The route's pattern, never the concrete path: ids and queries stay out of labels.
-        let route = req
-            .route()
-            .map_or_else(|| "unmatched".to_owned(), |r| r.uri.path().to_string());
+        let route = req.route().map_or("unmatched", |r| r.uri.path());
         if let Some(metrics) = req.rocket().state::<Metrics>() {
-            metrics.observe(&route, seconds, res.status());
+            metrics.observe(route, seconds, res.status());
         }
         res.set_header(Header::new("X-Request-Id", arrival.id.clone()));
         if req
@@ -148,15 +180,18 @@ impl Fairing for Observe {
             .state::<Config>()
             .is_some_and(|c| c.log_requests)
         {
-            let line = json!({
-                "request_id": arrival.id,
-                "method": req.method().as_str(),
-                "route": route,
-                "status": res.status().code,
-                "ms": (seconds * 1000.0 * 100.0).round() / 100.0,
-                "ip": req.client_ip().map(|ip| ip.to_string()),
-            });
-            println!("{line}");
+            let line = RequestLine {
+                request_id: &arrival.id,
+                method: req.method().as_str(),
+                route,
+                status: res.status().code,
+                ms: (seconds * 1000.0 * 100.0).round() / 100.0,
+                ip: req.client_ip(),
+            };
+            if let Ok(mut text) = serde_json::to_vec(&line) {
+                text.push(b'\n');
+                let _ = std::io::stdout().lock().write_all(&text);
+            }
         }
     }
 }

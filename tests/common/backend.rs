@@ -1,6 +1,6 @@
 //! Which database the tests run against: SQLite files by default, or a fresh PostgreSQL
 //! database per test when `DOORMAN_TEST_POSTGRES_URL` names a server (e.g.
-//! `postgres://postgres@127.0.0.1:55432/postgres`), as `.ci/run` sets it.
+//! `postgres://postgres@127.0.0.1:25432/postgres`), as `.ci/run` sets it.
 
 use std::path::Path;
 
