@@ -49,6 +49,25 @@ fn expired_access_token_is_refreshed_silently() {
 }
 
 #[test]
+fn a_token_verified_before_still_expires() {
+    let app = TestApp::new();
+    let mut browser = signed_in(&app, false);
+    let access = browser.cookie(ACCESS);
+    for _ in 0..2 {
+        assert_eq!(browser.get("/profile").status, Status::Ok);
+    }
+    assert_eq!(browser.cookie(ACCESS), access, "verified, not renewed");
+
+    app.clock.advance(ACCESS_TTL + 6);
+    assert_eq!(browser.get("/profile").status, Status::Ok);
+    assert_ne!(
+        browser.cookie(ACCESS),
+        access,
+        "the remembered token expired all the same"
+    );
+}
+
+#[test]
 fn missing_access_cookie_is_refreshed_too() {
     let app = TestApp::new();
     let mut browser = signed_in(&app, false);

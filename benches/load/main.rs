@@ -154,7 +154,26 @@ fn wanted(name: &str) -> bool {
 }
 
 /// Runs `workers` for the benchmark's duration, each on its own connection.
-fn load(server: &Server, name: &str, workers: Vec<Step>) -> Row {
+/// What one stretch of load measured.
+#[derive(Default)]
+struct Sample {
+    latencies: Vec<Duration>,
+    errors: usize,
+    elapsed: f64,
+    cpu: f64,
+}
+
+impl Sample {
+    fn add(&mut self, other: Sample) {
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.cpu += other.cpu;
+    }
+}
+
+/// Runs `workers` for `duration`, each on its own connection.
+fn run_for(server: &Server, workers: Vec<Step>, duration: Duration) -> Sample {
     let stop = Arc::new(AtomicBool::new(false));
     let cpu_before = server.cpu();
     let started = Instant::now();
@@ -176,36 +195,63 @@ fn load(server: &Server, name: &str, workers: Vec<Step>) -> Row {
             })
         })
         .collect();
-    thread::sleep(seconds());
+    thread::sleep(duration);
     stop.store(true, Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    let mut errors = 0;
+    let mut sample = Sample::default();
     for handle in handles {
-        let (l, e) = handle.join().unwrap();
-        latencies.extend(l);
-        errors += e;
+        let (latencies, errors) = handle.join().unwrap();
+        sample.latencies.extend(latencies);
+        sample.errors += errors;
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort();
+    sample.elapsed = started.elapsed().as_secs_f64();
+    sample.cpu = server.cpu() - cpu_before;
+    sample
+}
+
+fn row(name: &str, mut sample: Sample) -> Row {
+    sample.latencies.sort();
     let at = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 - 1.0) * q) as usize)
+        sample
+            .latencies
+            .get(((sample.latencies.len() as f64 - 1.0) * q) as usize)
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     let row = Row {
         name: name.to_owned(),
-        requests: latencies.len(),
-        errors,
-        rate: latencies.len() as f64 / elapsed,
+        requests: sample.latencies.len(),
+        errors: sample.errors,
+        rate: sample.latencies.len() as f64 / sample.elapsed,
         p50: at(0.5),
         p99: at(0.99),
-        cpu: (server.cpu() - cpu_before) / elapsed,
+        cpu: sample.cpu / sample.elapsed,
     };
     eprintln!(
         "{}: {:.0}/s, p99 {:.2} ms, {} errors",
         row.name, row.rate, row.p99, row.errors
     );
     row
+}
+
+/// Runs `workers` for the benchmark's duration.
+fn load(server: &Server, name: &str, workers: Vec<Step>) -> Row {
+    row(name, run_for(server, workers, seconds()))
+}
+
+/// Scenarios to be compared with each other: they take turns, one second each, for the
+/// benchmark's duration apiece, so a drift in the machine's speed (other tenants, clock
+/// scaling) touches all of them alike.
+fn interleaved(server: &Server, scenarios: &[(&str, &dyn Fn() -> Vec<Step>)]) -> Vec<Row> {
+    let mut samples: Vec<Sample> = scenarios.iter().map(|_| Sample::default()).collect();
+    for _ in 0..seconds().as_secs().max(1) {
+        for ((_, workers), sample) in scenarios.iter().zip(&mut samples) {
+            sample.add(run_for(server, workers(), Duration::from_secs(1)));
+        }
+    }
+    scenarios
+        .iter()
+        .zip(samples)
+        .map(|((name, _), sample)| row(name, sample))
+        .collect()
 }
 
 fn get(path: &'static str, cookie: Option<String>) -> Step {
@@ -326,23 +372,23 @@ fn main() {
     let server = Server::start(dir.path(), 4);
     let (access, _) = api_login(&server.base, "admin");
     let signed_in = format!("{ACCESS}={access}");
-    scenario(&mut rows, &server, "a. GET /login (anonymous)", || {
-        (0..n).map(|_| get("/login", None)).collect()
-    });
-    scenario(&mut rows, &server, "a'. GET / (anonymous)", || {
-        (0..n).map(|_| get("/", None)).collect()
-    });
-    scenario(
-        &mut rows,
-        &server,
-        "a'. GET / (signed in: the guard's own cost)",
-        || (0..n).map(|_| get("/", Some(signed_in.clone()))).collect(),
-    );
-    scenario(&mut rows, &server, "a. GET /profile (signed in)", || {
-        (0..n)
-            .map(|_| get("/profile", Some(signed_in.clone())))
-            .collect()
-    });
+    if wanted("a") {
+        let pages = |path: &'static str, cookie: Option<String>| {
+            move || -> Vec<Step> { (0..n).map(|_| get(path, cookie.clone())).collect() }
+        };
+        let (login, anonymous) = (pages("/login", None), pages("/", None));
+        let guarded = pages("/", Some(signed_in.clone()));
+        let profile = pages("/profile", Some(signed_in.clone()));
+        rows.extend(interleaved(
+            &server,
+            &[
+                ("a. GET /login (anonymous)", &login),
+                ("a'. GET / (anonymous)", &anonymous),
+                ("a'. GET / (signed in: the guard's own cost)", &guarded),
+                ("a. GET /profile (signed in)", &profile),
+            ],
+        ));
+    }
     scenario(
         &mut rows,
         &server,

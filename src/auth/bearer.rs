@@ -1,6 +1,8 @@
 //! Guards of the JSON API: access tokens from `Authorization: Bearer` only (cookies never
 //! authenticate `/api`, so there is nothing for CSRF to forge). Refusals carry their API error code.
 
+use std::sync::Arc;
+
 use rocket::Request;
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome};
@@ -12,7 +14,7 @@ use crate::error::ApiError;
 
 /// A caller with a valid bearer access token.
 #[derive(Debug, Clone)]
-pub struct Bearer(pub AccessClaims);
+pub struct Bearer(pub Arc<AccessClaims>);
 
 impl Bearer {
     pub fn user_id(&self) -> i64 {
@@ -24,7 +26,7 @@ impl Bearer {
     }
 }
 
-fn authenticate(req: &Request<'_>) -> Result<AccessClaims, ApiError> {
+fn authenticate(req: &Request<'_>) -> Result<Arc<AccessClaims>, ApiError> {
     let rocket = req.rocket();
     let (Some(tokens), Some(clock), Some(revocations)) = (
         rocket.state::<TokenService>(),

@@ -2,6 +2,8 @@
 //! token when the access token is missing, expired or invalid, and hands the result to the
 //! guards through request-local state.
 
+use std::sync::Arc;
+
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::Cookie;
 use rocket::{Data, Request, Response};
@@ -21,7 +23,7 @@ pub enum AuthState {
     /// The fairing did not look (static files, `/api`).
     NotChecked,
     Anonymous,
-    SignedIn(AccessClaims),
+    SignedIn(Arc<AccessClaims>),
     /// A refresh was needed but the database could not answer; cookies are left as they were.
     Unavailable,
 }
@@ -121,7 +123,7 @@ async fn authenticate(req: &Request<'_>) -> (AuthState, Vec<Cookie<'static>>) {
                 rotated.refresh_token,
                 session.remember,
             );
-            (AuthState::SignedIn(claims), cookies.into())
+            (AuthState::SignedIn(Arc::new(claims)), cookies.into())
         }
         Err(RefreshError::Db(_)) => (AuthState::Unavailable, Vec::new()),
         Err(why) => {

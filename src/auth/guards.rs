@@ -1,6 +1,8 @@
 //! Request guards that say who may enter. They read what the silent-refresh fairing decided and
 //! never touch the database.
 
+use std::sync::Arc;
+
 use rocket::Request;
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome};
@@ -11,7 +13,7 @@ use super::tokens::AccessClaims;
 /// A signed-in user. Anonymous requests fail with 401, which the HTML catcher turns into a
 /// redirect to `/login?next=…`.
 #[derive(Debug, Clone)]
-pub struct SignedIn(pub AccessClaims);
+pub struct SignedIn(pub Arc<AccessClaims>);
 
 impl SignedIn {
     pub fn user_id(&self) -> i64 {
