@@ -13,14 +13,21 @@ use common::*;
 
 const POLL_SECONDS: u64 = 1;
 
-#[test]
-fn a_revocation_on_one_instance_reaches_the_other_within_the_poll() {
+/// Two instances on one database, polling every `POLL_SECONDS`; the folder lives as long as the
+/// returned guard.
+fn two_instances() -> (tempfile::TempDir, Instance, Instance) {
     let dir = tempfile::tempdir().unwrap();
     let database_url = backend::database_url(dir.path());
     let poll = POLL_SECONDS.to_string();
     let env = [("DOORMAN_REVOCATION_POLL", poll.as_str())];
     let a = Instance::start(dir.path(), &database_url, &env);
     let b = Instance::start(dir.path(), &database_url, &env);
+    (dir, a, b)
+}
+
+#[test]
+fn a_revocation_on_one_instance_reaches_the_other_within_the_poll() {
+    let (_dir, a, b) = two_instances();
     let agent = http::agent();
 
     let session = http::login(&agent, &a.base, "admin", ACCESS);
@@ -60,12 +67,7 @@ fn a_revocation_on_one_instance_reaches_the_other_within_the_poll() {
 
 #[test]
 fn an_event_on_one_instance_reaches_the_others_profile_page_within_the_poll() {
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = backend::database_url(dir.path());
-    let poll = POLL_SECONDS.to_string();
-    let env = [("DOORMAN_REVOCATION_POLL", poll.as_str())];
-    let a = Instance::start(dir.path(), &database_url, &env);
-    let b = Instance::start(dir.path(), &database_url, &env);
+    let (_dir, a, b) = two_instances();
     let agent = http::agent();
 
     let session = http::login(&agent, &a.base, "admin", ACCESS);

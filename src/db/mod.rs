@@ -157,8 +157,8 @@ impl CustomizeConnection<Conn, r2d2::Error> for SqlitePragmas {
         // WAL lets readers run beside the one writer; NORMAL sync is durable against process
         // crashes (a power cut may lose the last commits, never corrupt the file). A 4 MiB page
         // cache per connection keeps hot index pages of large tables at hand (8 connections stay
-        // within the 64 MB budget), and checkpointing every 4000 pages instead of 1000 takes the
-        // file syncs of checkpoints off most rotations (+50 % refreshes/s measured).
+        // within the 64 MB budget). Checkpoints are the checkpoint thread's job (writer.rs); the
+        // threshold here only matters for the rare write outside the writer thread.
         conn.batch_execute(
             "PRAGMA busy_timeout = 5000;
              PRAGMA foreign_keys = ON;
