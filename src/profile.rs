@@ -21,8 +21,9 @@ use crate::views;
 /// How many of an account's own security events its profile lists.
 const PROFILE_EVENTS: i64 = 20;
 
-/// Sessions remembered; past this the cache starts afresh.
-const MAX_ENTRIES: usize = 10_000;
+/// Sessions remembered (a few KiB of HTML each, so a few MiB at most); past this the cache
+/// starts afresh.
+const MAX_ENTRIES: usize = 1024;
 
 #[derive(Default)]
 pub struct ProfileCache {

@@ -104,10 +104,15 @@ fn serve(manager: &Manager, jobs: mpsc::Receiver<Job>) {
                 .inspect_err(|e| rocket::error!("database writer: {e}"))
                 .ok();
         }
-        let conn = conn
+        let open = conn
             .as_mut()
             .ok_or_else(|| DbError::Unavailable("cannot open the database for writing".into()));
-        job(conn);
+        // A panic is a bug, but it must not stop every later write: its caller gets a 503, and
+        // the connection, perhaps left inside a transaction, is closed (SQLite rolls it back).
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(open))).is_err() {
+            rocket::error!("database writer: a write panicked; reconnecting");
+            conn = None;
+        }
     }
 }
 
@@ -135,4 +140,40 @@ fn open(manager: &Manager) -> Result<Conn, diesel::r2d2::Error> {
     let mut conn = manager.connect()?;
     SqlitePragmas.on_acquire(&mut conn)?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+
+    use super::super::{Db, DbError};
+
+    #[test]
+    fn a_panicking_write_fails_alone() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = dir.path().join("doorman.sqlite3");
+        let db = Db::open(&url.to_string_lossy()).expect("the database opens");
+        let runtime = rocket::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let panicked = db
+                .write(|conn| -> Result<(), DbError> {
+                    conn.batch_execute("BEGIN IMMEDIATE")?;
+                    panic!("a bug in a write");
+                })
+                .await;
+            assert!(matches!(panicked, Err(DbError::Unavailable(_))));
+            let next = db
+                .write(|conn| {
+                    super::super::write_transaction(conn, |conn| {
+                        conn.batch_execute("UPDATE users SET id = id WHERE id = -1")
+                    })
+                    .map_err(DbError::from)
+                })
+                .await;
+            assert!(next.is_ok(), "the writer goes on: {next:?}");
+        });
+    }
 }

@@ -158,7 +158,7 @@ impl Fairing for Observe {
     async fn on_request(&self, req: &mut Request<'_>, _: &mut Data<'_>) {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         req.local_cache(|| Arrival {
-            id: format!("{}{n:x}", self.prefix),
+            id: format!("{}.{n:x}", self.prefix),
             at: Instant::now(),
         });
     }
