@@ -130,7 +130,7 @@ fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, String> {
     let changes =
         auth::revocation::load_changes(&mut conn, now, access_ttl).map_err(|e| e.to_string())?;
     revocations.apply(changes, now, access_ttl);
-    let hasher = PasswordHasher::new(config.bcrypt_cost).map_err(|e| e.to_string())?;
+    let hasher = PasswordHasher::new(config.bcrypt_cost);
     let tokens = TokenService::new(keys, config.issuer.clone(), config.audience.clone());
     Ok(AppState {
         config,
