@@ -5,11 +5,12 @@ use rocket::Request;
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome};
 
+use crate::auth::keys::ServerSecret;
+use crate::auth::known_device::KnownDevice;
 use crate::auth::passwords::{self, HashError, MAX_PASSWORD_CHARS, PasswordHasher};
-use std::sync::Arc;
 
 use crate::auth::session::{self, EndReason, Ending, Lifetimes, Started};
-use crate::auth::throttle::{Subjects, ThrottlePolicy};
+use crate::auth::throttle::{Reservation, Subjects, ThrottlePolicy};
 use crate::client::ClientInfo;
 use crate::crypto;
 use crate::db::{self, Db, DbError, users::UserRow};
@@ -91,6 +92,10 @@ impl From<HashError> for LoginError {
 #[derive(Debug)]
 pub enum PasswordChangeError {
     WrongCurrent,
+    /// Too many wrong passwords for this account (or device) within `login_window`.
+    Throttled {
+        retry_after: i64,
+    },
     Weak(String),
     Busy,
     Db(DbError),
@@ -102,10 +107,9 @@ impl From<DbError> for PasswordChangeError {
     }
 }
 
-impl From<HashError> for PasswordChangeError {
-    fn from(e: HashError) -> Self {
-        match LoginError::from(e) {
-            LoginError::Busy => PasswordChangeError::Busy,
+impl From<LoginError> for PasswordChangeError {
+    fn from(e: LoginError) -> Self {
+        match e {
             LoginError::Db(e) => PasswordChangeError::Db(e),
             _ => PasswordChangeError::Busy,
         }
@@ -117,6 +121,8 @@ impl From<HashError> for PasswordChangeError {
 pub struct SignedInSession {
     pub user: UserRow,
     pub started: Started,
+    /// The known-device token of the browser or app that signed in.
+    pub device_token: String,
 }
 
 /// What signing up and logging in need, taken from managed state (also a request guard).
@@ -125,6 +131,7 @@ pub struct Accounts<'a> {
     pub hasher: &'a PasswordHasher,
     pub lifetimes: Lifetimes,
     pub throttle: ThrottlePolicy,
+    pub secret: &'a ServerSecret,
 }
 
 #[rocket::async_trait]
@@ -138,13 +145,15 @@ impl<'r> FromRequest<'r> for Accounts<'r> {
             rocket.state::<PasswordHasher>(),
             rocket.state::<Lifetimes>(),
             rocket.state::<ThrottlePolicy>(),
+            rocket.state::<ServerSecret>(),
         ) {
-            (Some(db), Some(hasher), Some(lifetimes), Some(throttle)) => {
+            (Some(db), Some(hasher), Some(lifetimes), Some(throttle), Some(secret)) => {
                 Outcome::Success(Accounts {
                     db,
                     hasher,
                     lifetimes: *lifetimes,
                     throttle: *throttle,
+                    secret,
                 })
             }
             _ => Outcome::Error((Status::InternalServerError, ())),
@@ -170,6 +179,10 @@ pub struct SignupErrors {
 #[derive(Debug)]
 pub enum SignupError {
     Invalid(SignupErrors),
+    /// `signup_max_per_window` accounts were made from this address within `login_window`.
+    Throttled {
+        retry_after: i64,
+    },
     Busy,
     Db(DbError),
 }
@@ -183,98 +196,186 @@ impl From<DbError> for SignupError {
 impl Accounts<'_> {
     /// Checks a username and password and starts a new session. Unknown users cost one bcrypt
     /// verification too, so the answer and its timing say nothing about which names exist.
-    /// Accounts and addresses that used up their failures are refused before any hashing.
+    ///
+    /// The attempt is counted before the password is checked ([`ThrottlePolicy::reserve`]):
+    /// against the account and the address, or, when `device_token` is a known device of the
+    /// account, against that device alone. A client over its limit is refused before any
+    /// hashing. A successful login hands back the device token to keep (a new one for a
+    /// device the account did not know).
     pub async fn login(
         &self,
         now: i64,
         username: &str,
         password: &str,
         remember: bool,
+        device_token: Option<String>,
         client: ClientInfo,
     ) -> Result<SignedInSession, LoginError> {
-        let (db, hasher, lifetimes, throttle) =
-            (self.db, self.hasher, self.lifetimes, self.throttle);
-        let subjects = Arc::new(Subjects::new(username, &client.ip));
+        let (db, lifetimes, throttle) = (self.db, self.lifetimes, self.throttle);
         let name = username.to_owned();
-        let lookup = {
-            let (subjects, client) = (subjects.clone(), client.clone());
-            db.run(move |conn| {
-                let user = if check_username(&name).is_ok() {
-                    db::users::find_by_name(conn, &name)?
-                } else {
-                    None
-                };
-                let wait = throttle.retry_after(conn, now, &subjects)?;
-                if wait.is_some() {
-                    let user_id = user.as_ref().map(|u| u.id);
-                    events::record(conn, now, EventKind::LoginThrottled, user_id, None, &client)?;
-                }
-                Ok::<_, DbError>((user, wait))
+        let reserved = {
+            let (client, secret) = (client.clone(), self.secret.clone());
+            db.write(move |conn| {
+                db::write_transaction(conn, |conn| {
+                    let user = if check_username(&name).is_ok() {
+                        db::users::find_by_name(conn, &name)?
+                    } else {
+                        None
+                    };
+                    let device = user
+                        .as_ref()
+                        .and_then(|u| KnownDevice::of_user(&secret, device_token.as_deref(), u.id));
+                    let subjects = match &device {
+                        Some(known) => Subjects::device(&known.device_id),
+                        None => Subjects::account(&name, &client.ip),
+                    };
+                    reserve_or_record(conn, now, &throttle, &subjects, user.as_ref(), &client)
+                        .map(|r| r.map(|reservation| (user, device, reservation)))
+                })
+                .map_err(DbError::from)
             })
             .await?
         };
-        let (user, wait) = lookup;
-        if let Some(retry_after) = wait {
-            return Err(LoginError::Throttled { retry_after });
-        }
+        let (user, device, reservation) =
+            reserved.map_err(|retry_after| LoginError::Throttled { retry_after })?;
         let plausible = password.chars().count() <= MAX_PASSWORD_CHARS;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
-        let matches = plausible && hasher.verify(password.to_owned(), hash).await?;
+        let matches = if plausible {
+            self.checked(&reservation, self.hasher.verify(password.to_owned(), hash))
+                .await?
+        } else {
+            false
+        };
         let user_id = user.as_ref().map(|u| u.id);
         let Some(user) = user.filter(|_| matches) else {
             db.write(move |conn| {
-                db::write_transaction(conn, |conn| {
-                    throttle.record_failure(conn, now, &subjects)?;
-                    events::record(conn, now, EventKind::LoginFailed, user_id, None, &client)
-                })
-                .map_err(DbError::from)
+                events::record(conn, now, EventKind::LoginFailed, user_id, None, &client)
+                    .map_err(DbError::from)
             })
             .await?;
             return Err(LoginError::InvalidCredentials);
         };
         if user.disabled {
+            db.write(move |conn| {
+                ThrottlePolicy::forgive(conn, &reservation).map_err(DbError::from)
+            })
+            .await?;
             return Err(LoginError::Disabled);
         }
+        // A hash made at another `bcrypt_cost` is made again now that the password is known;
+        // when no hashing slot is free, at a later login.
+        let rehashed = if self.hasher.needs_rehash(&user.password_hash) {
+            self.hasher.hash(password.to_owned()).await.ok()
+        } else {
+            None
+        };
+        let device = device.unwrap_or_else(|| KnownDevice::new(user.id));
+        let device_token = device.token(self.secret);
         let (started, user) = db
             .write(move |conn| {
-                ThrottlePolicy::record_success(conn, &subjects).map_err(DbError::from)?;
+                ThrottlePolicy::forgive(conn, &reservation).map_err(DbError::from)?;
+                if let Some(hash) = &rehashed {
+                    db::users::set_password_hash(conn, user.id, hash).map_err(DbError::from)?;
+                }
                 session::start(conn, now, &lifetimes, &user, remember, &client).map(|s| (s, user))
             })
             .await?;
-        Ok(SignedInSession { user, started })
+        Ok(SignedInSession {
+            user,
+            started,
+            device_token,
+        })
+    }
+
+    /// Runs a password check that needs a hashing slot; when none can be had, the attempt it
+    /// counted is taken back (an overloaded server is no failed guess).
+    async fn checked<T>(
+        &self,
+        reservation: &Reservation,
+        check: impl std::future::Future<Output = Result<T, HashError>>,
+    ) -> Result<T, LoginError> {
+        match check.await {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                let ids = reservation.clone();
+                self.db
+                    .write(move |conn| ThrottlePolicy::release(conn, &ids).map_err(DbError::from))
+                    .await?;
+                Err(e.into())
+            }
+        }
     }
 
     /// Changes the password of `user_id` after checking the current one, and ends every other
-    /// session. Returns the public ids of the sessions it ended.
+    /// session. Returns the public ids of the sessions it ended. A wrong current password is a
+    /// failed login of the account: counted (before the check), recorded, and refused with
+    /// 429 past the limit, so a stolen session cannot guess the password.
     pub async fn change_password(
         &self,
         now: i64,
         user_id: i64,
         current_sid: &str,
-        current_password: &str,
-        new_password: &str,
+        passwords: (&str, &str),
+        device_token: Option<String>,
         client: ClientInfo,
     ) -> Result<Vec<String>, PasswordChangeError> {
-        let db = self.db;
-        let user = db
-            .run(move |conn| db::users::find(conn, user_id).map_err(DbError::from))
+        let (current_password, new_password) = passwords;
+        passwords::check_new_password(new_password).map_err(PasswordChangeError::Weak)?;
+        let (db, throttle) = (self.db, self.throttle);
+        let reserved = {
+            let (client, secret) = (client.clone(), self.secret.clone());
+            db.write(move |conn| {
+                db::write_transaction(conn, |conn| {
+                    let Some(user) = db::users::find(conn, user_id)? else {
+                        return Ok(Ok(None));
+                    };
+                    let subjects =
+                        match KnownDevice::of_user(&secret, device_token.as_deref(), user.id) {
+                            Some(known) => Subjects::device(&known.device_id),
+                            None => Subjects::account(&user.username, &client.ip),
+                        };
+                    reserve_or_record(conn, now, &throttle, &subjects, Some(&user), &client)
+                        .map(|r| r.map(|reservation| Some((user, reservation))))
+                })
+                .map_err(DbError::from)
+            })
             .await?
+        };
+        let (user, reservation) = reserved
+            .map_err(|retry_after| PasswordChangeError::Throttled { retry_after })?
             .ok_or(PasswordChangeError::WrongCurrent)?;
         let plausible = current_password.chars().count() <= MAX_PASSWORD_CHARS;
         let matches = plausible
             && self
-                .hasher
-                .verify(current_password.to_owned(), Some(user.password_hash))
+                .checked(
+                    &reservation,
+                    self.hasher
+                        .verify(current_password.to_owned(), Some(user.password_hash)),
+                )
                 .await?;
         if !matches {
+            db.write(move |conn| {
+                events::record(
+                    conn,
+                    now,
+                    EventKind::LoginFailed,
+                    Some(user_id),
+                    None,
+                    &client,
+                )
+                .map_err(DbError::from)
+            })
+            .await?;
             return Err(PasswordChangeError::WrongCurrent);
         }
-        passwords::check_new_password(new_password).map_err(PasswordChangeError::Weak)?;
-        let hash = self.hasher.hash(new_password.to_owned()).await?;
+        let hash = self
+            .checked(&reservation, self.hasher.hash(new_password.to_owned()))
+            .await?;
         let keep = current_sid.to_owned();
         let ended = db
             .write(move |conn| {
                 db::write_transaction(conn, |conn| {
+                    ThrottlePolicy::forgive(conn, &reservation)?;
                     db::users::set_password_hash(conn, user_id, &hash)?;
                     let current = db::sessions::find_by_public_id(conn, &keep)?.map(|s| s.id);
                     events::record(
@@ -327,14 +428,24 @@ impl Accounts<'_> {
         {
             return Err(SignupError::Invalid(errors));
         }
-        let hash = hasher
-            .hash(password.to_owned())
+        let throttle = self.throttle;
+        let reserved = {
+            let client = client.clone();
+            db.write(move |conn| {
+                db::write_transaction(conn, |conn| {
+                    throttle.reserve(conn, now, &Subjects::signup(&client.ip))
+                })
+                .map_err(DbError::from)
+            })
+            .await?
+        };
+        let reservation = reserved.map_err(|retry_after| SignupError::Throttled { retry_after })?;
+        let hash = self
+            .checked(&reservation, hasher.hash(password.to_owned()))
             .await
             .map_err(|e| match e {
-                HashError::Busy => SignupError::Busy,
-                HashError::Failed => {
-                    SignupError::Db(DbError::Unavailable("password hashing failed".into()))
-                }
+                LoginError::Db(e) => SignupError::Db(e),
+                _ => SignupError::Busy,
             })?;
         let name = username.to_owned();
         let created = db
@@ -342,7 +453,9 @@ impl Accounts<'_> {
                 let inserted = create_user(conn, now, &name, &hash, Role::User);
                 match inserted {
                     Ok(user) => Ok(Some(user)),
+                    // A name taken is no account made: the attempt does not count.
                     Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                        ThrottlePolicy::release(conn, &reservation).map_err(DbError::from)?;
                         Ok(None)
                     }
                     Err(e) => Err(DbError::from(e)),
@@ -355,16 +468,34 @@ impl Accounts<'_> {
                 ..SignupErrors::default()
             }));
         };
+        let secret = self.secret.clone();
         let started = db
             .write(move |conn| {
                 session::start(conn, now, &lifetimes, &user, false, &client).map(|s| (s, user))
             })
             .await?;
         Ok(SignedInSession {
+            device_token: KnownDevice::new(started.1.id).token(&secret),
             user: started.1,
             started: started.0,
         })
     }
+}
+
+/// Counts an attempt of `subjects`, or records that it was refused.
+fn reserve_or_record(
+    conn: &mut db::Conn,
+    now: i64,
+    throttle: &ThrottlePolicy,
+    subjects: &Subjects,
+    user: Option<&UserRow>,
+    client: &ClientInfo,
+) -> Result<Result<Reservation, i64>, DieselError> {
+    let reserved = throttle.reserve(conn, now, subjects)?;
+    if reserved.is_err() {
+        events::record_throttled(conn, now, user.map(|u| u.id), client)?;
+    }
+    Ok(reserved)
 }
 
 pub fn create_user(

@@ -54,6 +54,14 @@ fn target(conn: &mut Conn, user_id: i64) -> Result<UserRow, AdminError> {
     db::users::find(conn, user_id)?.ok_or(AdminError::NotFound)
 }
 
+/// Role and enable/disable changes take one lock before they read anything, so two admins
+/// demoting or disabling each other at the same moment (on PostgreSQL, on several instances)
+/// are judged one after the other and never leave no active admin.
+fn serialize_admin_changes(conn: &mut Conn) -> Result<(), AdminError> {
+    db::lock_keys(conn, &["doorman/admins".to_owned()])?;
+    Ok(())
+}
+
 /// Refuses a change that takes away the last active admin.
 fn keep_an_admin(conn: &mut Conn, user: &UserRow) -> Result<(), AdminError> {
     let active_admin = user.role == Role::Admin.as_str() && !user.disabled;
@@ -73,6 +81,7 @@ pub fn set_role(
     actor: &Actor,
 ) -> Result<SessionChanges, AdminError> {
     db::write_transaction(conn, |conn| {
+        serialize_admin_changes(conn)?;
         let user = target(conn, user_id)?;
         if user.role == role.as_str() {
             return Ok(SessionChanges::default());
@@ -111,6 +120,7 @@ pub fn set_disabled(
     actor: &Actor,
 ) -> Result<SessionChanges, AdminError> {
     db::write_transaction(conn, |conn| {
+        serialize_admin_changes(conn)?;
         let user = target(conn, user_id)?;
         if user.disabled == disabled {
             return Ok(SessionChanges::default());

@@ -127,6 +127,11 @@ struct RawConfig {
     metrics_from: Vec<ipnet::IpNet>,
     #[serde(default = "defaults::yes")]
     log_requests: bool,
+    refresh_secret_file: Option<PathBuf>,
+    #[serde(default = "defaults::signup_max_per_window")]
+    signup_max_per_window: u32,
+    #[serde(default = "defaults::events_retention")]
+    events_retention: Secs,
 }
 
 mod defaults {
@@ -175,6 +180,12 @@ mod defaults {
     pub fn revocation_poll() -> Secs {
         Secs(2)
     }
+    pub fn signup_max_per_window() -> u32 {
+        10
+    }
+    pub fn events_retention() -> Secs {
+        Secs(90 * 86_400)
+    }
 }
 
 /// Checked settings of one doorman instance.
@@ -205,6 +216,10 @@ pub struct Config {
     pub metrics_from: Vec<ipnet::IpNet>,
     /// One JSON line per request on standard output.
     pub log_requests: bool,
+    /// `None`: the generated secret in `data_dir`.
+    pub refresh_secret_file: Option<PathBuf>,
+    pub signup_max_per_window: u32,
+    pub events_retention: Secs,
 }
 
 /// A setting that stops the start, with the key it belongs to.
@@ -258,6 +273,13 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.data_dir.join("jwt-secret"))
     }
+
+    /// The refresh secret file: configured, or generated in the data directory.
+    pub fn refresh_secret_path(&self) -> PathBuf {
+        self.refresh_secret_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("refresh-secret"))
+    }
 }
 
 impl RawConfig {
@@ -268,6 +290,7 @@ impl RawConfig {
             ("session_max_age", self.session_max_age),
             ("login_window", self.login_window),
             ("revocation_poll", self.revocation_poll),
+            ("events_retention", self.events_retention),
         ] {
             if value.0 == 0 {
                 return Err(invalid(key, "must be longer than 0 seconds"));
@@ -299,6 +322,9 @@ impl RawConfig {
         }
         if self.login_max_failures == 0 {
             return Err(invalid("login_max_failures", "must be at least 1"));
+        }
+        if self.signup_max_per_window == 0 {
+            return Err(invalid("signup_max_per_window", "must be at least 1"));
         }
         if self.issuer.trim().is_empty() {
             return Err(invalid("issuer", "must not be empty"));
@@ -345,6 +371,9 @@ impl RawConfig {
             revocation_poll: self.revocation_poll,
             metrics_from: self.metrics_from,
             log_requests: self.log_requests,
+            refresh_secret_file: self.refresh_secret_file,
+            signup_max_per_window: self.signup_max_per_window,
+            events_retention: self.events_retention,
         })
     }
 }

@@ -6,8 +6,10 @@ use rocket::response::{self, Responder};
 use rocket::serde::json::Json;
 use serde_json::json;
 
+use crate::auth::cookies::CookiePolicy;
 use crate::db::DbError;
 use crate::views::Page;
+use crate::web::area::Area;
 
 /// A message for the error page, left by a guard that refused the request.
 #[derive(Debug, Clone, Copy)]
@@ -24,11 +26,20 @@ pub enum AppError {
     Invalid(&'static str),
     /// A template that failed to render (a bug; 500).
     Render(&'static str),
+    /// The caller's session has ended, as its row says (before the revocation set of this
+    /// instance knows): signed out at once.
+    SessionEnded,
 }
 
 impl From<DbError> for AppError {
     fn from(e: DbError) -> Self {
         AppError::Db(e)
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        AppError::Db(DbError::from(e))
     }
 }
 
@@ -39,6 +50,7 @@ impl AppError {
             AppError::Db(DbError::Query(_)) | AppError::Render(_) => Status::InternalServerError,
             AppError::NotFound => Status::NotFound,
             AppError::Invalid(_) => Status::UnprocessableEntity,
+            AppError::SessionEnded => Status::Unauthorized,
         }
     }
 }
@@ -113,6 +125,9 @@ impl From<AppError> for ApiError {
             AppError::Busy => rocket::warn!("password hashing queue full"),
             AppError::Render(name) => rocket::error!("template `{name}` failed to render"),
             AppError::NotFound | AppError::Invalid(_) => {}
+            AppError::SessionEnded => {
+                return ApiError::unauthorized("session_revoked", "This session has ended.");
+            }
         }
         ApiError::new(status, code, sentence)
     }
@@ -152,7 +167,7 @@ pub fn error_response(req: &Request<'_>, status: Status) -> response::Result<'st
     let note = req.local_cache(|| ErrorNote("")).0;
     let (sentence, code) = describe(status);
     let message = if note.is_empty() { sentence } else { note };
-    if req.uri().path().starts_with("/api") {
+    if Area::of(req) == Area::Api {
         let noted = req.local_cache(ApiErrorNote::default).0.clone();
         let error = noted
             .filter(|e| e.status == status)
@@ -196,6 +211,12 @@ impl<'r> Responder<'r, 'static> for AppError {
             AppError::NotFound => {}
             AppError::Invalid(why) => {
                 req.local_cache(|| ErrorNote(why));
+            }
+            AppError::SessionEnded => {
+                if let Some(policy) = req.rocket().state::<CookiePolicy>() {
+                    policy.clear_session(req.cookies());
+                }
+                return rocket::response::Redirect::to("/login").respond_to(req);
             }
         }
         error_response(req, self.status())

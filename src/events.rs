@@ -92,14 +92,6 @@ pub fn record_with(
     client: &ClientInfo,
     detail: Option<&str>,
 ) -> diesel::QueryResult<()> {
-    // One log line per event: who and what, never a token, cookie or password.
-    let line = serde_json::json!({
-        "security_event": kind.as_str(),
-        "user_id": user_id,
-        "session_id": session_id,
-        "ip": client.ip,
-    });
-    println!("{line}");
     db::events::insert(
         conn,
         &db::events::NewEvent {
@@ -111,5 +103,50 @@ pub fn record_with(
             user_agent: &client.user_agent,
             detail,
         },
-    )
+    )?;
+    log(kind, user_id, session_id, client);
+    Ok(())
+}
+
+/// Records a refused (throttled) attempt: at most one row per account and address a minute,
+/// counting the repeats, so nobody can grow the table by hammering a locked door.
+pub fn record_throttled(
+    conn: &mut Conn,
+    now: i64,
+    user_id: Option<i64>,
+    client: &ClientInfo,
+) -> diesel::QueryResult<()> {
+    let kind = EventKind::LoginThrottled;
+    let counted = db::events::count_repeat(
+        conn,
+        kind.as_str(),
+        user_id,
+        &client.ip,
+        now - REPEAT_WINDOW,
+    )?;
+    if counted {
+        log(kind, user_id, None, client);
+        return Ok(());
+    }
+    record(conn, now, kind, user_id, None, client)
+}
+
+/// Repeats of one event within this many seconds share a row.
+const REPEAT_WINDOW: i64 = 60;
+
+/// One log line per event, once it is committed: who and what, never a token, cookie or
+/// password.
+fn log(kind: EventKind, user_id: Option<i64>, session_id: Option<i64>, client: &ClientInfo) {
+    let line = serde_json::json!({
+        "security_event": kind.as_str(),
+        "user_id": user_id,
+        "session_id": session_id,
+        "ip": client.ip,
+    });
+    db::after_commit::log(line.to_string());
+}
+
+/// Deletes events older than `events_retention`.
+pub fn prune(conn: &mut Conn, now: i64, retention: i64) -> diesel::QueryResult<usize> {
+    db::events::delete_before(conn, now.saturating_sub(retention))
 }

@@ -31,7 +31,7 @@ use rocket::{Build, Rocket};
 
 use crate::auth::cookies::CookiePolicy;
 use crate::auth::fairing::SilentRefresh;
-use crate::auth::keys::SigningKeys;
+use crate::auth::keys::{ServerSecret, SigningKeys};
 use crate::auth::passwords::PasswordHasher;
 use crate::auth::revocation::Revocations;
 use crate::auth::session::Lifetimes;
@@ -50,6 +50,12 @@ pub fn rocket() -> Rocket<Build> {
 pub fn build(figment: Figment, clock: SharedClock) -> Rocket<Build> {
     // Templates are found from any working directory unless `template_dir` says otherwise.
     let figment = figment.join(("template_dir", relative!("templates")));
+    // The body limits of the shipped Rocket.toml, also where another file leaves them out.
+    let figment = ["form", "data-form", "json"]
+        .into_iter()
+        .fold(figment, |f, kind| {
+            f.join((format!("limits.{kind}"), "16 KiB"))
+        });
     rocket::custom(figment)
         .attach(AdHoc::try_on_ignite("doorman", move |rocket| async move {
             // Opening the database and hashing the first admin's password block: keep them off
@@ -88,6 +94,7 @@ struct AppState {
     hasher: PasswordHasher,
     clock: SharedClock,
     revocations: Revocations,
+    secret: ServerSecret,
 }
 
 impl AppState {
@@ -99,6 +106,7 @@ impl AppState {
             .manage(web::observe::Metrics::default())
             .manage(profile::ProfileCache::default())
             .manage(self.revocations)
+            .manage(self.secret)
             .manage(self.db)
             .manage(self.tokens)
             .manage(self.hasher)
@@ -117,6 +125,7 @@ fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, String> {
     };
     let db = Db::open_with(&config.database_url, pool).map_err(|e| e.to_string())?;
     let keys = SigningKeys::load(&config).map_err(|e| format!("configuration error: {e}"))?;
+    let secret = ServerSecret::load(&config).map_err(|e| format!("configuration error: {e}"))?;
     let admin_password = std::env::var("DOORMAN_ADMIN_PASSWORD").ok();
     let mut conn = db.conn().map_err(|e| e.to_string())?;
     let generated =
@@ -125,6 +134,8 @@ fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, String> {
         // Printed once, whatever the log level: there is no other way to learn it.
         println!("doorman: created user `admin` with password: {password}");
     }
+    events::prune(&mut conn, clock.now(), config.events_retention.as_i64())
+        .map_err(|e| e.to_string())?;
     let revocations = Revocations::default();
     let (now, access_ttl) = (clock.now(), config.access_ttl.as_i64());
     let changes =
@@ -139,5 +150,6 @@ fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, String> {
         hasher,
         clock,
         revocations,
+        secret,
     })
 }

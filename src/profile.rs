@@ -110,22 +110,24 @@ impl ProfileCache {
     }
 }
 
-fn load(conn: &mut Conn, user_id: i64, sid: &str) -> Result<Option<Value>, DbError> {
+fn load(conn: &mut Conn, user_id: i64, sid: &str) -> Result<Option<Value>, AppError> {
     let Some(account) = db::users::find(conn, user_id)? else {
         return Ok(None);
     };
-    let session = db::sessions::find_by_public_id(conn, sid)?;
-    let events = db::events::latest_for_user(conn, user_id, PROFILE_EVENTS)?;
-    let reused = match &session {
-        Some(s) => reuse_notices(conn, user_id, s.id)?,
-        None => Vec::new(),
+    let Some(session) = db::sessions::find_by_public_id(conn, sid)? else {
+        return Ok(None);
     };
+    if session.ended_at.is_some() {
+        return Err(AppError::SessionEnded);
+    }
+    let events = db::events::latest_for_user(conn, user_id, PROFILE_EVENTS)?;
+    let reused = reuse_notices(conn, user_id, session.id)?;
     let events: Vec<_> = events.iter().map(|e| views::event(e, None)).collect();
     Ok(Some(json!({
         "username": account.username,
         "role": account.role,
         "created_at": account.created_at,
-        "session": session.map(|s| views::session(&s, Some(sid))),
+        "session": views::session(&session, Some(sid)),
         "events": events,
         "reused_devices": reused,
     })))

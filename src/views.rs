@@ -130,6 +130,7 @@ pub fn event(row: &crate::db::events::EventRow, username: Option<&str>) -> Value
         "kind": row.kind,
         "description": kind.map_or("Unknown event", crate::events::EventKind::describe),
         "detail": row.detail,
+        "repeats": row.repeats,
         "ip": row.ip,
         "device": crate::device::label(&row.user_agent),
         "username": username,

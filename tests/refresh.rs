@@ -439,6 +439,16 @@ fn junk_cookies_and_bodies_get_4xx_and_change_nothing() {
         ],
     );
     assert_eq!(page.status, Status::PayloadTooLarge);
+    // Every content type has the limit: a large multipart body is refused before any hashing.
+    let body = format!(
+        "--X\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\n{}\r\n--X--\r\n",
+        "a".repeat(1024 * 1024)
+    );
+    let multipart =
+        rocket::http::ContentType::new("multipart", "form-data").with_params(("boundary", "X"));
+    let page = anonymous.post_raw("/login", multipart, &body);
+    assert_eq!(page.status, Status::PayloadTooLarge);
+    assert_eq!(app.events_of_kind("login_failed"), 0);
 
     let response = app
         .client

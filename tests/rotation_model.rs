@@ -6,6 +6,7 @@
 mod common;
 
 use doorman::accounts::{self, Role};
+use doorman::auth::keys::ServerSecret;
 use doorman::auth::refresh::{self, RefreshError};
 use doorman::auth::session::{self, EndReason, Ending, Lifetimes};
 use doorman::client::ClientInfo;
@@ -109,6 +110,10 @@ impl Model {
     }
 }
 
+fn secret() -> ServerSecret {
+    ServerSecret::from_bytes(&[9; 32])
+}
+
 fn client() -> ClientInfo {
     ClientInfo {
         ip: "127.0.0.1".into(),
@@ -165,7 +170,7 @@ fn run(conn: &mut Conn, ops: &[Op]) {
             Op::Junk => "not-a-token-doorman-issued-xxxxxxxxxxxxxxxx".to_owned(),
         };
         let expected = model.expect(&presented, now);
-        let outcome = refresh::rotate(conn, now, &LIFETIMES, &presented, &client());
+        let outcome = refresh::rotate(conn, now, &LIFETIMES, &secret(), &presented, &client());
         match (expected, &outcome) {
             (Expect::NewToken, Ok(rotated)) => {
                 assert_ne!(rotated.refresh_token, model.live);

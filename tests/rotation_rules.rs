@@ -4,7 +4,9 @@
 
 mod common;
 
+use diesel::RunQueryDsl;
 use doorman::accounts::{self, Role};
+use doorman::auth::keys::ServerSecret;
 use doorman::auth::refresh::{self, RefreshError};
 use doorman::auth::session::{self, Lifetimes};
 use doorman::client::ClientInfo;
@@ -17,6 +19,10 @@ const LIFETIMES: Lifetimes = Lifetimes {
     reuse_grace: 10,
 };
 const T0: i64 = 1_800_000_000;
+
+fn secret() -> ServerSecret {
+    ServerSecret::from_bytes(&[9; 32])
+}
 
 fn client() -> ClientInfo {
     ClientInfo {
@@ -37,7 +43,7 @@ fn setup() -> (tempfile::TempDir, Db, session::Started) {
 }
 
 fn rotate(conn: &mut Conn, now: i64, token: &str) -> Result<String, RefreshError> {
-    refresh::rotate(conn, now, &LIFETIMES, token, &client()).map(|r| r.refresh_token)
+    refresh::rotate(conn, now, &LIFETIMES, &secret(), token, &client()).map(|r| r.refresh_token)
 }
 
 fn live(conn: &mut Conn, started: &session::Started) -> i64 {
@@ -213,5 +219,57 @@ fn a_full_database_is_an_outage_and_changes_nothing() {
         rotate(conn, T0 + 101, &big).is_ok(),
         "writes succeed again without a restart"
     );
+    assert_eq!(live(conn, &started), 1);
+}
+
+/// What someone with a copy of the database and an old refresh token can compute: the HMAC chain
+/// under the session's stored key alone.
+fn chain_from_database(conn: &mut Conn, started: &session::Started, token: &str) -> String {
+    let mut row = db::sessions::find(conn, started.session.id)
+        .unwrap()
+        .unwrap();
+    row.key_version = 0;
+    session::successor_token(&secret(), &row, token)
+}
+
+#[test]
+fn a_database_copy_and_an_old_token_never_yield_the_live_token() {
+    let (_dir, db, started) = setup();
+    let conn = &mut *db.conn().unwrap();
+    let live_token = rotate(conn, T0 + 100, &started.refresh_token).unwrap();
+    let forged = chain_from_database(conn, &started, &started.refresh_token);
+    assert_ne!(forged, live_token);
+    assert!(matches!(
+        rotate(conn, T0 + 200, &forged),
+        Err(RefreshError::Unknown)
+    ));
+    // The live token still works: the forgery changed nothing.
+    rotate(conn, T0 + 201, &live_token).unwrap();
+}
+
+#[test]
+fn sessions_from_before_the_server_secret_keep_working_and_move_to_it() {
+    let (_dir, db, started) = setup();
+    let conn = &mut *db.conn().unwrap();
+    diesel::sql_query("UPDATE sessions SET key_version = 0")
+        .execute(conn)
+        .unwrap();
+    let old_style = chain_from_database(conn, &started, &started.refresh_token);
+    let next = rotate(conn, T0 + 100, &started.refresh_token).unwrap();
+    assert_ne!(
+        next, old_style,
+        "the first rotation already uses the secret"
+    );
+    let row = db::sessions::find(conn, started.session.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.key_version, session::KEY_VERSION);
+    // A racing tab with the old token gets the same successor; the chain goes on.
+    assert_eq!(
+        rotate(conn, T0 + 101, &started.refresh_token).unwrap(),
+        next
+    );
+    let after = rotate(conn, T0 + 200, &next).unwrap();
+    assert_ne!(after, chain_from_database(conn, &started, &next));
     assert_eq!(live(conn, &started), 1);
 }

@@ -145,12 +145,43 @@ fn login_requires_a_csrf_token_bound_to_the_browser() {
     app.create_user("alice", Role::User);
     let mut browser = app.browser();
     browser.get("/login");
+    // Missing, empty or malformed: 403 before anything else about the form is judged.
     let missing = browser.post("/login", &[("username", "alice"), ("password", PASSWORD)]);
     assert_eq!(
         missing.status,
-        Status::UnprocessableEntity,
+        Status::Forbidden,
         "a form without the field"
     );
+    let empty = browser.post(
+        "/login",
+        &[
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf_token", ""),
+        ],
+    );
+    assert_eq!(empty.status, Status::Forbidden, "an empty token");
+    assert_eq!(
+        browser.post("/login", &[]).status,
+        Status::Forbidden,
+        "an empty form"
+    );
+    let json = browser.post_raw("/login", rocket::http::ContentType::JSON, "{}");
+    assert_eq!(json.status, Status::Forbidden, "another content type");
+    let multipart = browser.post_raw(
+        "/login",
+        rocket::http::ContentType::new("multipart", "form-data").with_params(("boundary", "X")),
+        "--X\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nalice\r\n--X--\r\n",
+    );
+    assert_eq!(
+        multipart.status,
+        Status::Forbidden,
+        "multipart without a token"
+    );
+    // With a valid token, a malformed rest of the form is 422.
+    let token = browser.get("/login").csrf_token();
+    let incomplete = browser.post("/login", &[("username", "alice"), ("csrf_token", &token)]);
+    assert_eq!(incomplete.status, Status::UnprocessableEntity);
     let forged = browser.post(
         "/login",
         &[

@@ -1,8 +1,11 @@
 //! The cookies doorman sets: names, attributes and lifetimes in one place.
 
+use rocket::Request;
 use rocket::http::{Cookie, CookieJar, SameSite};
+use rocket::request::{FromRequest, Outcome};
 use rocket::time::Duration;
 
+use crate::client::ClientInfo;
 use crate::config::Config;
 
 /// Cookie names and attributes for this instance (`__Host-` names when `cookie_secure`).
@@ -14,6 +17,7 @@ pub struct CookiePolicy {
     pub refresh: &'static str,
     pub csrf: &'static str,
     pub notice: &'static str,
+    pub device: &'static str,
 }
 
 impl From<&Config> for CookiePolicy {
@@ -41,6 +45,11 @@ impl From<&Config> for CookiePolicy {
                 "__Host-doorman_notice"
             } else {
                 "doorman_notice"
+            },
+            device: if secure {
+                "__Host-doorman_device"
+            } else {
+                "doorman_device"
             },
         }
     }
@@ -108,6 +117,44 @@ impl CookiePolicy {
         Notice::parse(&code)
     }
 
+    /// Marks this browser as a known device of the account that signed in (a year; each
+    /// sign-in starts the year again).
+    pub fn set_device(&self, jar: &CookieJar<'_>, token: String) {
+        let mut cookie = self.build(self.device, token);
+        cookie.set_max_age(Duration::days(365));
+        jar.add(cookie);
+    }
+
+    /// The known-device token this browser carries, if any.
+    pub fn device_token(&self, jar: &CookieJar<'_>) -> Option<String> {
+        jar.get(self.device).map(|c| c.value().to_owned())
+    }
+}
+
+/// The client of a request and the known-device token it carries (unverified: the account
+/// rules decide whether it names the account at hand): what a password check counts against.
+pub struct ClientDevice {
+    pub client: ClientInfo,
+    pub device_token: Option<String>,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ClientDevice {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let device_token = req
+            .rocket()
+            .state::<CookiePolicy>()
+            .and_then(|policy| policy.device_token(req.cookies()));
+        Outcome::Success(ClientDevice {
+            client: ClientInfo::of(req),
+            device_token,
+        })
+    }
+}
+
+impl CookiePolicy {
     pub fn set_csrf(&self, jar: &CookieJar<'_>, value: String) {
         jar.add(self.build(self.csrf, value));
     }

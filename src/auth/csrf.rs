@@ -3,7 +3,7 @@
 
 use rocket::Request;
 use rocket::data::{self, Data, FromData};
-use rocket::form::{Form, FromForm};
+use rocket::form::{Contextual, Form, FromForm};
 use rocket::http::{CookieJar, Status};
 
 use super::cookies::CookiePolicy;
@@ -49,11 +49,10 @@ pub fn browser_cookie(jar: &CookieJar<'_>, policy: &CookiePolicy) -> String {
     value
 }
 
-/// A form that carries a CSRF token.
+/// A form that carries a CSRF token in its field `csrf_token`.
 pub trait CsrfForm {
     /// Forms shown before login are bound to the CSRF cookie; all others to the session.
     const BEFORE_LOGIN: bool = false;
-    fn csrf_token(&self) -> &str;
 }
 
 /// A form whose CSRF token and origin have been checked.
@@ -87,16 +86,30 @@ fn is_cross_site(req: &Request<'_>) -> bool {
 impl<'r, T: FromForm<'r> + CsrfForm + Send> FromData<'r> for Checked<T> {
     type Error = ();
 
+    /// The origin and the token are judged before anything else about the form: a form without
+    /// a valid token is 403 whatever else is wrong with it (or its content type). Only a body
+    /// over the size limit is refused first (413), whatever it holds.
     async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
         const EXPIRED: &str = "This form has expired or was sent from another site. Go back, reload the page and try again.";
         if is_cross_site(req) {
             return refuse(req, "Forms can only be sent from doorman's own pages.");
         }
-        let form = match Form::<T>::from_data(req, data).await {
+        let form = match Form::<Contextual<'r, T>>::from_data(req, data).await {
             data::Outcome::Success(form) => form.into_inner(),
-            data::Outcome::Error((status, _)) => return data::Outcome::Error((status, ())),
-            data::Outcome::Forward(f) => return data::Outcome::Forward(f),
+            data::Outcome::Error((status, _)) if status == Status::PayloadTooLarge => {
+                return data::Outcome::Error((status, ()));
+            }
+            _ => return refuse(req, EXPIRED),
         };
+        // A multipart body over the limit is found while its fields are read.
+        let too_large = form
+            .context
+            .errors()
+            .any(|e| e.status() == Status::PayloadTooLarge);
+        if too_large {
+            return data::Outcome::Error((Status::PayloadTooLarge, ()));
+        }
+        let presented = form.context.field_value("csrf_token").unwrap_or("");
         let (Some(tokens), Some(policy)) = (
             req.rocket().state::<TokenService>(),
             req.rocket().state::<CookiePolicy>(),
@@ -104,22 +117,26 @@ impl<'r, T: FromForm<'r> + CsrfForm + Send> FromData<'r> for Checked<T> {
             return data::Outcome::Error((Status::InternalServerError, ()));
         };
         let secret = &tokens.keys().derived_secret;
-        let valid = if T::BEFORE_LOGIN {
-            req.cookies()
-                .get(policy.csrf)
-                .is_some_and(|c| verify(secret, &Binding::Browser(c.value()), form.csrf_token()))
-        } else {
-            match req.local_cache(|| AuthState::NotChecked) {
-                AuthState::SignedIn(claims) => {
-                    verify(secret, &Binding::Session(&claims.sid), form.csrf_token())
+        let valid = !presented.is_empty()
+            && if T::BEFORE_LOGIN {
+                req.cookies()
+                    .get(policy.csrf)
+                    .is_some_and(|c| verify(secret, &Binding::Browser(c.value()), presented))
+            } else {
+                match req.local_cache(|| AuthState::NotChecked) {
+                    AuthState::SignedIn(claims) => {
+                        verify(secret, &Binding::Session(&claims.sid), presented)
+                    }
+                    _ => false,
                 }
-                _ => false,
-            }
-        };
-        if valid {
-            data::Outcome::Success(Checked(form))
-        } else {
-            refuse(req, EXPIRED)
+            };
+        if !valid {
+            return refuse(req, EXPIRED);
+        }
+        let status = form.context.status();
+        match form.value {
+            Some(value) => data::Outcome::Success(Checked(value)),
+            None => data::Outcome::Error((status, ())),
         }
     }
 }

@@ -9,6 +9,7 @@ use rocket::http::Cookie;
 use rocket::{Data, Request, Response};
 
 use super::cookies::CookiePolicy;
+use super::keys::ServerSecret;
 use super::refresh::{self, RefreshError};
 use super::revocation::Revocations;
 use super::session::Lifetimes;
@@ -16,6 +17,7 @@ use super::tokens::{AccessClaims, TokenService};
 use crate::client::ClientInfo;
 use crate::clock::SharedClock;
 use crate::db::Db;
+use crate::web::area::Area;
 
 /// Who the request is from, decided by the fairing.
 #[derive(Debug, Clone)]
@@ -41,14 +43,6 @@ pub struct SilentRefresh;
 /// client must never miss the token its rotation committed.
 struct FairingCookies(Vec<Cookie<'static>>);
 
-/// Paths whose requests never read cookies or touch the database here.
-fn skips(path: &str) -> bool {
-    path == "/api"
-        || path.starts_with("/api/")
-        || path.starts_with("/static/")
-        || path.starts_with("/.well-known/")
-}
-
 #[rocket::async_trait]
 impl Fairing for SilentRefresh {
     fn info(&self) -> Info {
@@ -59,7 +53,8 @@ impl Fairing for SilentRefresh {
     }
 
     async fn on_request(&self, req: &mut Request<'_>, _: &mut Data<'_>) {
-        if skips(req.uri().path().as_str()) {
+        // The API, static files and keys never read cookies or touch the database here.
+        if Area::of(req) != Area::Pages {
             return;
         }
         let (state, cookies) = authenticate(req).await;
@@ -88,14 +83,24 @@ impl Fairing for SilentRefresh {
 /// Decides who the request is from, and which cookies to set or remove for it.
 async fn authenticate(req: &Request<'_>) -> (AuthState, Vec<Cookie<'static>>) {
     let rocket = req.rocket();
-    let (Some(tokens), Some(policy), Some(clock), Some(db), Some(lifetimes), Some(revocations)) = (
+    let (
+        Some(tokens),
+        Some(policy),
+        Some(clock),
+        Some(db),
+        Some(lifetimes),
+        Some(revocations),
+        Some(secret),
+    ) = (
         rocket.state::<TokenService>(),
         rocket.state::<CookiePolicy>(),
         rocket.state::<SharedClock>(),
         rocket.state::<Db>(),
         rocket.state::<Lifetimes>(),
         rocket.state::<Revocations>(),
-    ) else {
+        rocket.state::<ServerSecret>(),
+    )
+    else {
         return (AuthState::Anonymous, Vec::new());
     };
     let jar = req.cookies();
@@ -110,9 +115,9 @@ async fn authenticate(req: &Request<'_>) -> (AuthState, Vec<Cookie<'static>>) {
         return (AuthState::Anonymous, clear.into_iter().collect());
     };
     let client = ClientInfo::of(req);
-    let lifetimes = *lifetimes;
+    let (lifetimes, secret) = (*lifetimes, secret.clone());
     let outcome = db
-        .write(move |conn| refresh::rotate(conn, now, &lifetimes, &presented, &client))
+        .write(move |conn| refresh::rotate(conn, now, &lifetimes, &secret, &presented, &client))
         .await;
     match outcome {
         Ok(rotated) => {

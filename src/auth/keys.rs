@@ -28,6 +28,46 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
+/// The server secret of `refresh_secret_file`, never stored in the database: mixed into every
+/// refresh-token successor (so a copy of the database and an old refresh token never yield the
+/// live one) and the key of known-device tokens. Every instance of a deployment reads the same
+/// file.
+#[derive(Clone)]
+pub struct ServerSecret {
+    successor: [u8; 32],
+    device: [u8; 32],
+}
+
+impl ServerSecret {
+    /// Loads the configured file, or the generated one (made on first start, mode 0600).
+    pub fn load(config: &Config) -> Result<ServerSecret, KeyError> {
+        let path = config.refresh_secret_path();
+        let material = if config.refresh_secret_file.is_none() {
+            load_or_generate_secret(&path)?
+        } else {
+            fs::read(&path).map_err(|e| key_error(&path, &e))?
+        };
+        Ok(ServerSecret::from_bytes(&decode_secret(&path, &material)?))
+    }
+
+    /// The secret from its bytes (tests, tools).
+    pub fn from_bytes(secret: &[u8]) -> ServerSecret {
+        ServerSecret {
+            successor: crypto::hmac_sha256(secret, &[b"doorman/refresh-successor-key/v1"]),
+            device: crypto::hmac_sha256(secret, &[b"doorman/known-device/v1"]),
+        }
+    }
+
+    /// The key that derives a session's successors from its stored key.
+    pub fn successor_key(&self, session_key: &[u8]) -> [u8; 32] {
+        crypto::hmac_sha256(&self.successor, &[session_key])
+    }
+
+    pub fn device_key(&self) -> &[u8; 32] {
+        &self.device
+    }
+}
+
 /// The key that signs new tokens and every key that may still verify one.
 pub struct SigningKeys {
     pub algorithm: Algorithm,

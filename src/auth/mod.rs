@@ -7,6 +7,7 @@ pub mod csrf;
 pub mod fairing;
 pub mod guards;
 pub mod keys;
+pub mod known_device;
 pub mod passwords;
 pub mod refresh;
 pub mod revocation;

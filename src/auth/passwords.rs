@@ -61,6 +61,11 @@ fn dummy_hash(cost: u32) -> String {
     format!("$2b${cost:02}$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW")
 }
 
+/// The cost of a bcrypt hash (`$2b$12$…`).
+fn hash_cost(hash: &str) -> Option<u32> {
+    hash.split('$').nth(2)?.parse().ok()
+}
+
 /// Hashing could not be done now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HashError {
@@ -105,6 +110,12 @@ impl PasswordHasher {
         Ok(exists && matches)
     }
 
+    /// Whether `hash` was made at another cost than the configured one, and should be made
+    /// again at the next successful login (so hashes, and their timing, follow `bcrypt_cost`).
+    pub fn needs_rehash(&self, hash: &str) -> bool {
+        hash_cost(hash) != Some(self.cost)
+    }
+
     async fn with_slot<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
@@ -120,6 +131,14 @@ impl PasswordHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hash_at_another_cost_needs_rehashing() {
+        let hasher = PasswordHasher::new(5);
+        assert!(!hasher.needs_rehash(&dummy_hash(5)));
+        assert!(hasher.needs_rehash(&dummy_hash(4)));
+        assert!(hasher.needs_rehash("not a hash"));
+    }
 
     #[test]
     fn the_dummy_hash_is_checked_at_full_cost() {

@@ -3,7 +3,8 @@
 
 use diesel::result::Error as DieselError;
 
-use super::session::{EndReason, Lifetimes, successor_token, token_hash};
+use super::keys::ServerSecret;
+use super::session::{EndReason, KEY_VERSION, Lifetimes, successor_token, token_hash};
 use crate::client::ClientInfo;
 use crate::crypto;
 use crate::db::{self, Conn, DbError, sessions::SessionRow};
@@ -65,14 +66,16 @@ pub fn rotate(
     conn: &mut Conn,
     now: i64,
     lifetimes: &Lifetimes,
+    secret: &ServerSecret,
     presented: &str,
     client: &ClientInfo,
 ) -> Result<Rotated, RefreshError> {
     if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
         return Err(RefreshError::Unknown);
     }
-    let decision =
-        db::write_transaction(conn, |conn| decide(conn, now, lifetimes, presented, client))?;
+    let decision = db::write_transaction(conn, |conn| {
+        decide(conn, now, lifetimes, secret, presented, client)
+    })?;
     match decision {
         Decision::Rotated(rotated) => Ok(*rotated),
         Decision::Refused(why) => Err(why),
@@ -83,6 +86,7 @@ fn decide(
     conn: &mut Conn,
     now: i64,
     lifetimes: &Lifetimes,
+    secret: &ServerSecret,
     presented: &str,
     client: &ClientInfo,
 ) -> Result<Decision, DieselError> {
@@ -110,13 +114,14 @@ fn decide(
         db::sessions::end(conn, session.id, now, EndReason::Expired.as_str())?;
         return Ok(Decision::Refused(RefreshError::Expired));
     }
-    let successor = successor_token(&session, presented);
-
     let Some(used_at) = token.used_at else {
         if now >= token.created_at.saturating_add(lifetimes.refresh_ttl) {
             db::sessions::end(conn, session.id, now, EndReason::Inactive.as_str())?;
             return Ok(Decision::Refused(RefreshError::Expired));
         }
+        let mut session = session;
+        session.key_version = KEY_VERSION;
+        let successor = successor_token(secret, &session, presented);
         db::refresh_tokens::mark_used(conn, token.id, now)?;
         db::refresh_tokens::insert(
             conn,
@@ -125,7 +130,7 @@ fn decide(
             Some(token.id),
             now,
         )?;
-        db::sessions::touch(conn, session.id, now, &client.ip, &client.user_agent)?;
+        db::sessions::touch(conn, &session, now, &client.ip, &client.user_agent)?;
         return Ok(Decision::Rotated(Box::new(Rotated {
             session,
             role,
@@ -133,7 +138,9 @@ fn decide(
         })));
     };
 
-    // A used token: a racing tab's within the grace, or theft.
+    // A used token: a racing tab's within the grace, or theft. The live successor was derived
+    // with the session's key version as it is now.
+    let successor = successor_token(secret, &session, presented);
     let within_grace = now.saturating_sub(used_at) <= lifetimes.reuse_grace;
     let child = if within_grace {
         db::refresh_tokens::find_child(conn, token.id)?

@@ -1,5 +1,6 @@
 //! Sessions (refresh-token families): how one starts at login and how one ends.
 
+use super::keys::ServerSecret;
 use super::tokens::{AccessClaims, TokenService};
 use crate::client::ClientInfo;
 use crate::config::Config;
@@ -84,11 +85,23 @@ pub struct Started {
     pub refresh_token: String,
 }
 
+/// The key version of successors derived from the session's key and the server secret; 0 is
+/// the session's key alone (sessions started before the server secret existed; each moves to
+/// this version at its next rotation).
+pub const KEY_VERSION: i32 = 1;
+
 /// The successor of a refresh token: derived, so racing requests all get the same one, and
-/// unpredictable without the session's key.
-pub fn successor_token(session: &SessionRow, presented: &str) -> String {
+/// unpredictable without both the session's key and the server secret.
+pub fn successor_token(secret: &ServerSecret, session: &SessionRow, presented: &str) -> String {
+    let mixed;
+    let key: &[u8] = if session.key_version == 0 {
+        &session.successor_key
+    } else {
+        mixed = secret.successor_key(&session.successor_key);
+        &mixed
+    };
     crypto::b64url(&crypto::hmac_sha256(
-        &session.successor_key,
+        key,
         &[b"doorman/refresh-successor/v1\0", presented.as_bytes()],
     ))
 }
@@ -132,6 +145,7 @@ pub fn start(
                 first_user_agent: &client.user_agent,
                 last_ip: &client.ip,
                 last_user_agent: &client.user_agent,
+                key_version: KEY_VERSION,
             },
         )?;
         db::refresh_tokens::insert(conn, session.id, &token_hash(&refresh_token), None, now)?;
@@ -259,14 +273,26 @@ pub async fn revoke_own(
     .await
 }
 
-/// Ends the session a refresh token belongs to (any token of the family), as a logout. Returns
-/// the session's public id, or `None` for a token doorman never issued.
+/// What a logout with a refresh token did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LogoutOutcome {
+    /// The session (by public id) is ended, or already was.
+    LoggedOut(String),
+    /// A used token came back after the grace: the session is revoked as stolen.
+    Reused(String),
+}
+
+/// Ends the session a refresh token belongs to, as a logout. A used token is judged by the
+/// reuse rules first: only the immediate predecessor of the live token within `reuse_grace` (a
+/// racing request) logs out; any other used token revokes the session as stolen. `None` for a
+/// token doorman never issued.
 pub fn end_by_refresh_token(
     conn: &mut Conn,
     now: i64,
+    lifetimes: &Lifetimes,
     token: &str,
     client: &ClientInfo,
-) -> Result<Option<String>, DbError> {
+) -> Result<Option<LogoutOutcome>, DbError> {
     db::write_transaction(conn, |conn| {
         let Some(row) = db::refresh_tokens::find_by_hash(conn, &token_hash(token))? else {
             return Ok(None);
@@ -274,17 +300,36 @@ pub fn end_by_refresh_token(
         let Some(session) = db::sessions::find(conn, row.session_id)? else {
             return Ok(None);
         };
-        if db::sessions::end(conn, session.id, now, EndReason::Logout.as_str())? {
+        db::lock_session(conn, session.id)?;
+        let reused = match row.used_at {
+            Some(used_at) if session.ended_at.is_none() => {
+                let racing = now.saturating_sub(used_at) <= lifetimes.reuse_grace
+                    && db::refresh_tokens::find_child(conn, row.id)?
+                        .is_some_and(|child| child.used_at.is_none());
+                !racing
+            }
+            _ => false,
+        };
+        let (reason, kind) = if reused {
+            (EndReason::RefreshTokenReuse, EventKind::RefreshTokenReuse)
+        } else {
+            (EndReason::Logout, EventKind::Logout)
+        };
+        if db::sessions::end(conn, session.id, now, reason.as_str())? {
             events::record(
                 conn,
                 now,
-                EventKind::Logout,
+                kind,
                 Some(session.user_id),
                 Some(session.id),
                 client,
             )?;
         }
-        Ok::<_, diesel::result::Error>(Some(session.public_id))
+        Ok::<_, diesel::result::Error>(Some(if reused {
+            LogoutOutcome::Reused(session.public_id)
+        } else {
+            LogoutOutcome::LoggedOut(session.public_id)
+        }))
     })
     .map_err(DbError::from)
 }

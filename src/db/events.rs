@@ -16,6 +16,7 @@ pub struct EventRow {
     pub ip: String,
     pub user_agent: String,
     pub detail: Option<String>,
+    pub repeats: i64,
 }
 
 #[derive(Insertable)]
@@ -38,6 +39,44 @@ pub fn insert(conn: &mut Conn, event: &NewEvent<'_>) -> QueryResult<()> {
         .values(event)
         .execute(conn)
         .map(drop)
+}
+
+/// Counts one more repeat on the latest event of `kind` for this user and address since
+/// `since`; false when there is none.
+pub fn count_repeat(
+    conn: &mut Conn,
+    kind: &str,
+    user_id: Option<i64>,
+    ip: &str,
+    since: i64,
+) -> QueryResult<bool> {
+    let recent = security_events::table
+        .filter(security_events::kind.eq(kind))
+        .filter(security_events::ip.eq(ip))
+        .filter(security_events::created_at.ge(since))
+        .order(security_events::id.desc())
+        .select(security_events::id);
+    let latest = match user_id {
+        Some(user) => recent
+            .filter(security_events::user_id.eq(user))
+            .first::<i64>(conn),
+        None => recent
+            .filter(security_events::user_id.is_null())
+            .first::<i64>(conn),
+    }
+    .optional()?;
+    let Some(id) = latest else {
+        return Ok(false);
+    };
+    diesel::update(security_events::table.find(id))
+        .set(security_events::repeats.eq(security_events::repeats + 1))
+        .execute(conn)?;
+    Ok(true)
+}
+
+pub fn delete_before(conn: &mut Conn, before: i64) -> QueryResult<usize> {
+    diesel::delete(security_events::table.filter(security_events::created_at.lt(before)))
+        .execute(conn)
 }
 
 /// A user's latest events, newest first.

@@ -8,9 +8,10 @@
 //! Lookups by a unique key use `get_result`, not `first`: SQLite re-prepares a statement whose
 //! `LIMIT` is a bound parameter every time it runs, which cost more than the rest of a rotation.
 
+pub mod after_commit;
 pub mod changes;
 pub mod events;
-pub mod login_failures;
+pub mod login_attempts;
 pub mod refresh_tokens;
 pub mod schema;
 pub mod sessions;
@@ -210,6 +211,12 @@ impl Db {
                 DbError::Unavailable(format!("cannot create `{}`: {e}", dir.display()))
             })?;
         }
+        if backend == Backend::Sqlite && url != ":memory:" {
+            let file = std::path::Path::new(url);
+            crate::fsutil::make_database_private(file).map_err(|e| {
+                DbError::Unavailable(format!("cannot create `{}`: {e}", file.display()))
+            })?;
+        }
         let pool = Pool::builder()
             .max_size(settings.size)
             .connection_timeout(settings.timeout)
@@ -300,6 +307,17 @@ where
     F: FnOnce(&mut Conn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    let opened = after_commit::open();
+    let result = transaction(conn, f);
+    after_commit::close(opened, result.is_ok());
+    result
+}
+
+fn transaction<T, E, F>(conn: &mut Conn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut Conn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
     let Conn::Sqlite(sqlite) = conn else {
         return conn.transaction(f);
     };
@@ -338,4 +356,23 @@ pub fn lock_session(conn: &mut Conn, session_id: i64) -> QueryResult<bool> {
         .for_update()
         .first::<i64>(pg)?;
     Ok(true)
+}
+
+/// Serializes transactions that read and then write under the same keys (throttle counters)
+/// across instances: PostgreSQL advisory locks held to the end of the transaction, taken in
+/// sorted order so two transactions never wait for each other. SQLite's write lock, taken at
+/// `BEGIN IMMEDIATE`, already serializes them.
+pub fn lock_keys(conn: &mut Conn, keys: &[String]) -> QueryResult<()> {
+    let Conn::Postgresql(pg) = conn else {
+        return Ok(());
+    };
+    let mut keys: Vec<&String> = keys.iter().collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(key)
+            .execute(pg)?;
+    }
+    Ok(())
 }

@@ -30,6 +30,7 @@ diesel::table! {
         ended_at -> Nullable<BigInt>,
         end_reason -> Nullable<Text>,
         access_not_before -> Nullable<BigInt>,
+        key_version -> Integer,
     }
 }
 
@@ -54,15 +55,16 @@ diesel::table! {
         ip -> Text,
         user_agent -> Text,
         detail -> Nullable<Text>,
+        repeats -> BigInt,
     }
 }
 
 diesel::table! {
-    login_failures (id) {
+    login_attempts (id) {
         id -> BigInt,
         scope -> Text,
         subject -> Text,
-        failed_at -> BigInt,
+        attempted_at -> BigInt,
     }
 }
 
@@ -75,5 +77,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     refresh_tokens,
     security_events,
-    login_failures
+    login_attempts
 );

@@ -23,6 +23,7 @@ pub struct SessionRow {
     pub ended_at: Option<i64>,
     pub end_reason: Option<String>,
     pub access_not_before: Option<i64>,
+    pub key_version: i32,
 }
 
 #[derive(Insertable)]
@@ -39,6 +40,7 @@ pub struct NewSession<'a> {
     pub first_user_agent: &'a str,
     pub last_ip: &'a str,
     pub last_user_agent: &'a str,
+    pub key_version: i32,
 }
 
 pub fn insert(conn: &mut Conn, session: &NewSession<'_>) -> QueryResult<SessionRow> {
@@ -68,11 +70,19 @@ pub fn find_by_public_id(conn: &mut Conn, public_id: &str) -> QueryResult<Option
         .optional()
 }
 
-pub fn touch(conn: &mut Conn, id: i64, at: i64, ip: &str, user_agent: &str) -> QueryResult<()> {
-    let update = diesel::update(sessions::table.find(id)).set((
+/// Records a rotation: when, from where, and the key version its successor was derived with.
+pub fn touch(
+    conn: &mut Conn,
+    session: &SessionRow,
+    at: i64,
+    ip: &str,
+    user_agent: &str,
+) -> QueryResult<()> {
+    let update = diesel::update(sessions::table.find(session.id)).set((
         sessions::last_used_at.eq(at),
         sessions::last_ip.eq(ip),
         sessions::last_user_agent.eq(user_agent),
+        sessions::key_version.eq(session.key_version),
     ));
     native!(conn, c => update.execute(c)).map(drop)
 }

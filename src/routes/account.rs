@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::accounts::{
     Accounts, LoginError, NewAccount, SignedInSession, SignupError, SignupErrors,
 };
-use crate::auth::cookies::{CookiePolicy, Notice};
+use crate::auth::cookies::{ClientDevice, CookiePolicy, Notice};
 use crate::auth::csrf::{self, Checked, CsrfForm};
 use crate::auth::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use crate::auth::session::{self, EndReason, Ending};
@@ -137,6 +137,7 @@ impl Desk<'_> {
             signed_in.started.refresh_token,
             session.remember,
         );
+        self.policy.set_device(self.jar, signed_in.device_token);
     }
 }
 
@@ -158,27 +159,30 @@ pub struct LoginForm {
     password: String,
     remember: bool,
     next: Option<String>,
-    csrf_token: String,
 }
 
 impl CsrfForm for LoginForm {
     const BEFORE_LOGIN: bool = true;
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
 }
 
 #[post("/login", data = "<form>")]
 pub async fn login(
     form: Checked<LoginForm>,
-    client: ClientInfo,
+    caller: ClientDevice,
     accounts: Accounts<'_>,
     desk: Desk<'_>,
 ) -> LoginResult {
     let form = form.0;
     let now = desk.clock.now();
     let outcome = accounts
-        .login(now, &form.username, &form.password, form.remember, client)
+        .login(
+            now,
+            &form.username,
+            &form.password,
+            form.remember,
+            caller.device_token,
+            caller.client,
+        )
         .await;
     let (status, message, retry_after) = match outcome {
         Ok(signed_in) => {
@@ -234,14 +238,10 @@ pub struct SignupForm {
     username: String,
     password: String,
     password_confirm: String,
-    csrf_token: String,
 }
 
 impl CsrfForm for SignupForm {
     const BEFORE_LOGIN: bool = true;
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
 }
 
 #[post("/signup", data = "<form>")]
@@ -271,6 +271,17 @@ pub async fn signup(
             let template = desk.signup_form(&form.username, &errors);
             Ok(Either::Right((Status::UnprocessableEntity, template)))
         }
+        Err(SignupError::Throttled { retry_after }) => {
+            let errors = SignupErrors {
+                username: Some(format!(
+                    "Too many accounts were made from your address. Try again in {}.",
+                    crate::views::minutes(retry_after)
+                )),
+                ..SignupErrors::default()
+            };
+            let template = desk.signup_form(&form.username, &errors);
+            Ok(Either::Right((Status::TooManyRequests, template)))
+        }
         Err(SignupError::Busy) => Err(AppError::Busy),
         Err(SignupError::Db(e)) => Err(AppError::Db(e)),
     }
@@ -279,14 +290,12 @@ pub async fn signup(
 /// A form with nothing but its CSRF token (sign out, and other one-button actions).
 #[derive(FromForm)]
 pub struct ButtonForm {
-    csrf_token: String,
+    /// Checked by [`Checked`]; a form needs a field.
+    #[field(name = "csrf_token")]
+    _csrf_token: String,
 }
 
-impl CsrfForm for ButtonForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-}
+impl CsrfForm for ButtonForm {}
 
 #[post("/logout", data = "<_form>")]
 pub async fn logout(

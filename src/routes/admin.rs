@@ -272,14 +272,9 @@ pub async fn revoke_all(
 #[derive(FromForm)]
 pub struct RoleForm {
     role: String,
-    csrf_token: String,
 }
 
-impl CsrfForm for RoleForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-}
+impl CsrfForm for RoleForm {}
 
 #[post("/admin/users/<id>/role", data = "<form>")]
 pub async fn set_role(console: Console<'_>, id: &str, form: Checked<RoleForm>) -> ActionResult {

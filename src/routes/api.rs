@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 
 use crate::accounts::{Accounts, LoginError};
 use crate::auth::bearer::{Bearer, BearerAdmin};
+use crate::auth::keys::ServerSecret;
 use crate::auth::refresh::{RefreshError, rotate};
-use crate::auth::session::{self, Lifetimes};
+use crate::auth::session::{self, Lifetimes, LogoutOutcome};
 use crate::auth::tokens::TokenService;
 use crate::client::ClientInfo;
 use crate::db::{self, DbError, sessions::SessionRow};
@@ -96,6 +97,10 @@ fn session_json(row: &SessionRow, current_sid: &str) -> Value {
 pub struct Credentials {
     username: String,
     password: String,
+    /// The known-device token a previous login of this account answered: attempts with it are
+    /// throttled per device, so failures from elsewhere never lock this app out.
+    #[serde(default)]
+    device_token: Option<String>,
 }
 
 #[post("/auth/login", data = "<body>")]
@@ -106,10 +111,14 @@ pub async fn login(
     tokens: &State<TokenService>,
     fx: Effects<'_>,
 ) -> ApiResult<Json<Value>> {
-    let Credentials { username, password } = body.0;
+    let Credentials {
+        username,
+        password,
+        device_token,
+    } = body.0;
     let now = fx.now;
     match accounts
-        .login(now, &username, &password, false, client)
+        .login(now, &username, &password, false, device_token, client)
         .await
     {
         Ok(signed_in) => {
@@ -118,12 +127,14 @@ pub async fn login(
                 lifetimes: &accounts.lifetimes,
             };
             let session = &signed_in.started.session;
-            Ok(Json(pair.answer(
+            let mut answer = pair.answer(
                 session,
                 &signed_in.user.role,
                 signed_in.started.refresh_token,
                 now,
-            )))
+            );
+            answer["device_token"] = Value::String(signed_in.device_token);
+            Ok(Json(answer))
         }
         Err(LoginError::InvalidCredentials) => Err(ApiError::unauthorized(
             "invalid_credentials",
@@ -158,12 +169,14 @@ pub async fn refresh(
     client: ClientInfo,
     accounts: Accounts<'_>,
     tokens: &State<TokenService>,
+    secret: &State<ServerSecret>,
     fx: Effects<'_>,
 ) -> ApiResult<Json<Value>> {
     let (now, lifetimes, presented) = (fx.now, accounts.lifetimes, body.0.refresh_token);
+    let secret = secret.inner().clone();
     let outcome = accounts
         .db
-        .write(move |conn| rotate(conn, now, &lifetimes, &presented, &client))
+        .write(move |conn| rotate(conn, now, &lifetimes, &secret, &presented, &client))
         .await;
     match outcome {
         Ok(rotated) => {
@@ -180,10 +193,7 @@ pub async fn refresh(
         }
         Err(RefreshError::Reused { sid }) => {
             fx.ended(vec![sid]);
-            Err(ApiError::unauthorized(
-                "reuse_detected",
-                "This refresh token was already used: the session is ended as possibly stolen.",
-            ))
+            Err(reuse_detected())
         }
         Err(RefreshError::Unknown) => Err(ApiError::unauthorized(
             "invalid_token",
@@ -208,16 +218,34 @@ pub async fn logout(
     accounts: Accounts<'_>,
     fx: Effects<'_>,
 ) -> ApiResult<Status> {
-    let (now, presented) = (fx.now, body.0.refresh_token);
+    let (now, lifetimes, presented) = (fx.now, accounts.lifetimes, body.0.refresh_token);
     let ended = accounts
         .db
-        .write(move |conn| session::end_by_refresh_token(conn, now, &presented, &client))
+        .write(move |conn| {
+            session::end_by_refresh_token(conn, now, &lifetimes, &presented, &client)
+        })
         .await?;
-    let sid = ended.ok_or_else(|| {
-        ApiError::unauthorized("invalid_token", "The refresh token is not valid.")
-    })?;
-    fx.ended(vec![sid]);
-    Ok(Status::NoContent)
+    match ended {
+        Some(LogoutOutcome::LoggedOut(sid)) => {
+            fx.ended(vec![sid]);
+            Ok(Status::NoContent)
+        }
+        Some(LogoutOutcome::Reused(sid)) => {
+            fx.ended(vec![sid]);
+            Err(reuse_detected())
+        }
+        None => Err(ApiError::unauthorized(
+            "invalid_token",
+            "The refresh token is not valid.",
+        )),
+    }
+}
+
+fn reuse_detected() -> ApiError {
+    ApiError::unauthorized(
+        "reuse_detected",
+        "This refresh token was already used: the session is ended as possibly stolen.",
+    )
 }
 
 #[get("/me")]
@@ -231,6 +259,9 @@ pub async fn me(caller: Bearer, accounts: Accounts<'_>) -> ApiResult<Json<Value>
             Ok::<_, DbError>((user, session))
         })
         .await?;
+    // The row says more than the revocation set, which other instances learn of only at their
+    // next poll.
+    let session = session.filter(|s| s.ended_at.is_none());
     let (Some(user), Some(session)) = (user, session) else {
         return Err(ApiError::unauthorized(
             "session_revoked",
@@ -265,6 +296,12 @@ pub async fn sessions(
             db::sessions::active_for_user(conn, user_id, now, refresh_ttl).map_err(DbError::from)
         })
         .await?;
+    if !rows.iter().any(|s| s.public_id == caller.sid()) {
+        return Err(ApiError::unauthorized(
+            "session_revoked",
+            "This session has ended.",
+        ));
+    }
     let sessions: Vec<Value> = rows.iter().map(|s| session_json(s, caller.sid())).collect();
     Ok(Json(json!({ "sessions": sessions })))
 }

@@ -9,13 +9,12 @@ use rocket_dyn_templates::{Metadata, Template};
 use serde_json::{Value, json};
 
 use crate::accounts::{Accounts, PasswordChangeError};
-use crate::auth::cookies::Notice;
+use crate::auth::cookies::{ClientDevice, Notice};
 use crate::auth::csrf::{Checked, CsrfForm};
 use crate::auth::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use crate::auth::{SignedIn, Viewer};
-use crate::client::ClientInfo;
 use crate::db::Db;
-use crate::error::AppError;
+use crate::error::{AppError, RetryAfter};
 use crate::profile::ProfileCache;
 use crate::routes::effects::Effects;
 use crate::views::Page;
@@ -85,50 +84,56 @@ pub async fn profile(
 pub struct PasswordForm {
     current_password: String,
     new_password: String,
-    csrf_token: String,
 }
 
-impl CsrfForm for PasswordForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-}
+impl CsrfForm for PasswordForm {}
 
 #[post("/password", data = "<form>")]
 pub async fn change_password(
     user: SignedIn,
     form: Checked<PasswordForm>,
-    client: ClientInfo,
+    caller: ClientDevice,
     accounts: Accounts<'_>,
     page: Page,
     source: ProfileSource<'_>,
     fx: Effects<'_>,
-) -> Result<Either<Redirect, (Status, Template)>, AppError> {
+) -> Result<Either<Redirect, RetryAfter<(Status, Template)>>, AppError> {
     let form = form.0;
     let outcome = accounts
         .change_password(
             fx.now,
             user.user_id(),
             user.sid(),
-            &form.current_password,
-            &form.new_password,
-            client,
+            (&form.current_password, &form.new_password),
+            caller.device_token,
+            caller.client,
         )
         .await;
-    let message = match outcome {
+    let invalid = |message: String| (Status::UnprocessableEntity, None, message);
+    let (status, retry_after, message) = match outcome {
         Ok(ended) => {
             fx.ended(ended);
             fx.notice(Notice::PasswordChanged);
             return Ok(Either::Left(Redirect::to(uri!("/profile"))));
         }
-        Err(PasswordChangeError::WrongCurrent) => "The current password is not right.".to_owned(),
-        Err(PasswordChangeError::Weak(why)) => format!("New password: {why}"),
+        Err(PasswordChangeError::WrongCurrent) => {
+            invalid("The current password is not right.".to_owned())
+        }
+        Err(PasswordChangeError::Weak(why)) => invalid(format!("New password: {why}")),
+        Err(PasswordChangeError::Throttled { retry_after }) => (
+            Status::TooManyRequests,
+            Some(retry_after),
+            format!(
+                "Too many wrong passwords. Try again in {}.",
+                crate::views::minutes(retry_after)
+            ),
+        ),
         Err(PasswordChangeError::Busy) => return Err(AppError::Busy),
         Err(PasswordChangeError::Db(e)) => return Err(AppError::Db(e)),
     };
     let context = source.context(&user, Some(message)).await?;
-    Ok(Either::Right((
-        Status::UnprocessableEntity,
-        page.render("profile", context),
+    Ok(Either::Right(RetryAfter(
+        retry_after,
+        (status, page.render("profile", context)),
     )))
 }

@@ -30,6 +30,9 @@ pub async fn list(
             db::sessions::active_for_user(conn, user_id, now, refresh_ttl).map_err(DbError::from)
         })
         .await?;
+    if !rows.iter().any(|s| s.public_id == user.sid()) {
+        return Err(AppError::SessionEnded);
+    }
     let sessions: Vec<_> = rows
         .iter()
         .map(|s| views::session(s, Some(user.sid())))

@@ -5,6 +5,7 @@ use rocket::http::Header;
 use rocket::shield::{Frame, NoSniff, Referrer, Shield};
 use rocket::{Request, Response};
 
+use super::area::Area;
 use crate::auth::fairing::AuthState;
 
 const CSP: &str = "default-src 'self'; frame-ancestors 'none'; object-src 'none'; \
@@ -34,7 +35,7 @@ impl Fairing for SecurityHeaders {
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
         res.set_header(Header::new("Content-Security-Policy", CSP));
         let personal = matches!(AuthState::of(req), AuthState::SignedIn(_))
-            || req.uri().path().starts_with("/api")
+            || Area::of(req) == Area::Api
             || res.headers().contains("Set-Cookie");
         if personal {
             res.set_header(Header::new("Cache-Control", "no-store"));

@@ -299,6 +299,16 @@ impl<'c> Browser<'c> {
         self.absorb(response)
     }
 
+    /// A POST with a body of any content type, as a browser (cookies and all) would send it.
+    pub fn post_raw(&mut self, path: &str, content_type: ContentType, body: &str) -> Page {
+        let req = self
+            .prepare(self.client.post(path.to_owned()))
+            .header(content_type)
+            .body(body);
+        let response = req.dispatch();
+        self.absorb(response)
+    }
+
     pub fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         self.post_with(path, fields, &[])
     }
@@ -344,3 +354,4 @@ pub fn urlencode(text: &str) -> String {
 pub const ACCESS: &str = "__Host-doorman_access";
 pub const REFRESH: &str = "__Host-doorman_refresh";
 pub const CSRF: &str = "__Host-doorman_csrf";
+pub const DEVICE: &str = "__Host-doorman_device";

@@ -1,0 +1,238 @@
+//! Every limit under simultaneous requests, over real HTTP on 127.0.0.1 with two instances on
+//! one database (SQLite file, or PostgreSQL under `.ci/run`): the login and password-change
+//! throttles, the sign-up limit, and the last-admin rule.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use common::*;
+use doorman::accounts::Role;
+use doorman::admin::{self, Actor, AdminError};
+use doorman::client::ClientInfo;
+use doorman::db::Db;
+use serde_json::{Value, json};
+
+const WRONG: &str = "not the password at all";
+/// Slow enough that the simultaneous attempts overlap while their passwords are checked.
+const COST: u32 = 8;
+
+struct Cluster {
+    _dir: tempfile::TempDir,
+    clock: doorman::clock::ManualClock,
+    servers: [http::Server; 2],
+}
+
+impl Cluster {
+    fn start(settings: Value) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = doorman::clock::ManualClock::starting_now();
+        let url = backend::database_url(dir.path());
+        let mut settings = settings;
+        settings["workers"] = json!(16);
+        settings["bcrypt_cost"] = json!(COST);
+        let a = http::Server::start(app_on(&dir, &url, settings.clone(), &clock));
+        let b = http::Server::start(app_on(&dir, &url, settings, &clock));
+        Cluster {
+            _dir: dir,
+            clock,
+            servers: [a, b],
+        }
+    }
+
+    fn create_user(&self, name: &str, role: Role) -> i64 {
+        let hash = doorman::auth::passwords::hash_blocking(PASSWORD, COST).unwrap();
+        let db = &self.servers[0].db;
+        doorman::accounts::create_user(
+            &mut db.conn().unwrap(),
+            self.clock.now_secs(),
+            name,
+            &hash,
+            role,
+        )
+        .unwrap()
+        .id
+    }
+
+    fn base(&self, i: usize) -> String {
+        self.servers[i % 2].base.clone()
+    }
+
+    fn events(&self, kind: &str) -> i64 {
+        doorman::db::events::count_kind(&mut self.servers[0].db.conn().unwrap(), kind).unwrap()
+    }
+}
+
+/// Runs `n` requests at once (after every one is prepared) and returns their statuses.
+fn at_once<P>(n: usize, prepare: P) -> Vec<u16>
+where
+    P: Fn(usize) -> Box<dyn FnOnce() -> u16 + Send>,
+{
+    let barrier = Arc::new(Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let request = prepare(i);
+            let barrier = barrier.clone();
+            thread::spawn(move || {
+                barrier.wait();
+                request()
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+#[test]
+fn simultaneous_logins_check_at_most_the_limit_of_wrong_passwords() {
+    let cluster = Cluster::start(json!({}));
+    cluster.create_user("alice", Role::User);
+    let agent = http::agent();
+    // 13 wrong passwords and the right one last, all at once, on both instances.
+    let statuses = at_once(14, |i| {
+        let (agent, base) = (agent.clone(), cluster.base(i));
+        let password = if i == 13 { PASSWORD } else { WRONG };
+        Box::new(move || {
+            agent
+                .post(format!("{base}/api/auth/login"))
+                .header("Content-Type", "application/json")
+                .send(json!({"username": "alice", "password": password}).to_string())
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    assert!(count(&statuses, 401) <= 5, "{statuses:?}");
+    assert_eq!(
+        count(&statuses, 401) + count(&statuses, 200) + count(&statuses, 429),
+        14,
+        "{statuses:?}"
+    );
+    assert!(cluster.events("login_failed") <= 5);
+}
+
+#[test]
+fn simultaneous_password_changes_check_at_most_the_limit() {
+    let cluster = Cluster::start(json!({}));
+    cluster.create_user("alice", Role::User);
+    let agent = http::agent();
+    // A stolen session (cookies, not the browser's device cookie) guesses at once.
+    let session = http::login(&agent, &cluster.base(0), "alice", ACCESS);
+    let cookies = session.cookie_header(ACCESS, REFRESH);
+    let mut profile = agent
+        .get(format!("{}/profile", cluster.base(0)))
+        .header("Cookie", &cookies)
+        .call()
+        .unwrap();
+    let token = hidden_value(&profile.body_mut().read_to_string().unwrap(), "csrf_token").unwrap();
+    let statuses = at_once(12, |i| {
+        let (agent, base, cookies, token) = (
+            agent.clone(),
+            cluster.base(i),
+            cookies.clone(),
+            token.clone(),
+        );
+        Box::new(move || {
+            agent
+                .post(format!("{base}/password"))
+                .header("Cookie", &cookies)
+                .send_form([
+                    ("current_password", WRONG),
+                    ("new_password", "a brand new password"),
+                    ("csrf_token", &token),
+                ])
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    assert!(count(&statuses, 422) <= 5, "{statuses:?}");
+    assert_eq!(
+        count(&statuses, 422) + count(&statuses, 429),
+        12,
+        "{statuses:?}"
+    );
+    assert!(cluster.events("login_failed") <= 5);
+}
+
+#[test]
+fn simultaneous_sign_ups_make_at_most_the_limit() {
+    let cluster = Cluster::start(json!({ "signup_max_per_window": 3 }));
+    let agent = http::agent();
+    let statuses = at_once(10, |i| {
+        let (agent, base) = (agent.clone(), cluster.base(i));
+        let mut form = agent.get(format!("{base}/signup")).call().unwrap();
+        let cookie = http::set_cookie(&form, CSRF).unwrap();
+        let token = hidden_value(&form.body_mut().read_to_string().unwrap(), "csrf_token").unwrap();
+        Box::new(move || {
+            agent
+                .post(format!("{base}/signup"))
+                .header("Cookie", format!("{CSRF}={cookie}"))
+                .send_form([
+                    ("username", format!("user{i}").as_str()),
+                    ("password", PASSWORD),
+                    ("password_confirm", PASSWORD),
+                    ("csrf_token", &token),
+                ])
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    assert_eq!(count(&statuses, 303), 3, "{statuses:?}");
+    assert_eq!(count(&statuses, 429), 7, "{statuses:?}");
+}
+
+#[test]
+fn two_admins_disabling_each_other_at_once_leave_an_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = backend::database_url(dir.path());
+    // Two instances: two pools on one database.
+    let (one, two) = (Db::open(&url).unwrap(), Db::open(&url).unwrap());
+    let now = 1_800_000_000;
+    let mut ids = Vec::new();
+    for name in ["ann", "bea"] {
+        let user =
+            doorman::accounts::create_user(&mut one.conn().unwrap(), now, name, "x", Role::Admin)
+                .unwrap();
+        ids.push(user.id);
+    }
+    let actor = || Actor {
+        name: "a test".into(),
+        client: ClientInfo {
+            ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+        },
+    };
+    for round in 0..20 {
+        for id in &ids {
+            admin::set_disabled(&mut one.conn().unwrap(), now, *id, false, &actor()).unwrap();
+        }
+        let barrier = Arc::new(Barrier::new(2));
+        let threads: Vec<_> = [(one.clone(), ids[1]), (two.clone(), ids[0])]
+            .into_iter()
+            .map(|(db, target)| {
+                let (barrier, actor) = (barrier.clone(), actor());
+                thread::spawn(move || {
+                    let mut conn = db.conn().unwrap();
+                    barrier.wait();
+                    admin::set_disabled(&mut conn, now, target, true, &actor)
+                })
+            })
+            .collect();
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Err(AdminError::LastAdmin)))
+            .count();
+        assert_eq!(refused, 1, "round {round}: {results:?}");
+        let active = doorman::db::users::count_active_admins(&mut one.conn().unwrap()).unwrap();
+        assert_eq!(active, 1, "round {round}");
+    }
+}
