@@ -532,7 +532,7 @@ pub fn ensure_admin(
     let generated = password.is_none();
     let password = password.unwrap_or_else(crypto::random_token::<15>);
     passwords::check_new_password(&password)
-        .map_err(|why| format!("DOORMAN_ADMIN_PASSWORD: {why}"))?;
+        .map_err(|why| format!("`admin_password` (DOORMAN_ADMIN_PASSWORD): {why}"))?;
     let hash = passwords::hash_blocking(&password, bcrypt_cost).map_err(|e| e.to_string())?;
     match create_user(conn, now, "admin", &hash, Role::Admin) {
         Ok(_) => Ok(generated.then_some(password)),

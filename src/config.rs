@@ -132,6 +132,7 @@ struct RawConfig {
     signup_max_per_window: u32,
     #[serde(default = "defaults::events_retention")]
     events_retention: Secs,
+    admin_password: Option<Secret>,
 }
 
 mod defaults {
@@ -220,6 +221,25 @@ pub struct Config {
     pub refresh_secret_file: Option<PathBuf>,
     pub signup_max_per_window: u32,
     pub events_retention: Secs,
+    /// The first admin's password (`DOORMAN_ADMIN_PASSWORD`); random when not set.
+    pub admin_password: Option<Secret>,
+}
+
+/// A setting that must never be printed: its `Debug` shows only that it is set.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
 }
 
 /// A setting that stops the start, with the key it belongs to.
@@ -240,11 +260,7 @@ fn invalid(key: &str, why: impl fmt::Display) -> ConfigError {
 
 /// Rocket's figment plus `DOORMAN_<KEY>` overrides: what `doorman` reads when it starts.
 pub fn figment() -> Figment {
-    rocket::Config::figment().merge(
-        Env::prefixed("DOORMAN_")
-            .ignore(&["ADMIN_PASSWORD"])
-            .global(),
-    )
+    rocket::Config::figment().merge(Env::prefixed("DOORMAN_").global())
 }
 
 /// Settings for tests and tools: Rocket's defaults with the given doorman values, no files read.
@@ -339,10 +355,10 @@ impl RawConfig {
             ));
         }
         let database_url = match self.database_url {
-            Some(url) if url.trim().is_empty() => {
-                return Err(invalid("database_url", "must not be empty"));
+            Some(url) => {
+                crate::db::DatabaseUrl::parse(&url).map_err(|why| invalid("database_url", why))?;
+                url
             }
-            Some(url) => url,
             None => self
                 .data_dir
                 .join("doorman.sqlite3")
@@ -374,6 +390,7 @@ impl RawConfig {
             refresh_secret_file: self.refresh_secret_file,
             signup_max_per_window: self.signup_max_per_window,
             events_retention: self.events_retention,
+            admin_password: self.admin_password,
         })
     }
 }
@@ -381,6 +398,19 @@ impl RawConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_admin_password_is_a_setting_that_is_never_printed() {
+        let config = Config::from_figment(&figment_with(
+            serde_json::json!({"admin_password": "a long admin password"}),
+        ))
+        .unwrap();
+        assert_eq!(
+            config.admin_password.as_ref().map(Secret::expose),
+            Some("a long admin password")
+        );
+        assert!(!format!("{config:?}").contains("a long admin password"));
+    }
 
     #[test]
     fn durations_accept_seconds_and_units() {

@@ -126,7 +126,10 @@ fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, String> {
     let db = Db::open_with(&config.database_url, pool).map_err(|e| e.to_string())?;
     let keys = SigningKeys::load(&config).map_err(|e| format!("configuration error: {e}"))?;
     let secret = ServerSecret::load(&config).map_err(|e| format!("configuration error: {e}"))?;
-    let admin_password = std::env::var("DOORMAN_ADMIN_PASSWORD").ok();
+    let admin_password = config
+        .admin_password
+        .as_ref()
+        .map(|p| p.expose().to_owned());
     let mut conn = db.conn().map_err(|e| e.to_string())?;
     let generated =
         accounts::ensure_admin(&mut conn, clock.now(), config.bcrypt_cost, admin_password)?;

@@ -148,3 +148,27 @@ fn command_line_errors_are_clear() {
     assert!(cli.fails(&["user"], "", 2).contains("usage"));
     assert!(cli.fails(&["frobnicate"], "", 2).contains("usage"));
 }
+
+#[test]
+fn an_unknown_database_scheme_stops_the_start_and_creates_nothing() {
+    for url in [
+        "postgress://u@localhost/db",
+        ":memory:",
+        "mysql://localhost/db",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .current_dir(dir.path())
+            .env("DOORMAN_DATA_DIR", dir.path().join("data"))
+            .env("DOORMAN_DATABASE_URL", url)
+            .env("ROCKET_PORT", "0")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{url}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("`database_url`"), "{url}: {stderr}");
+        let created: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(created.is_empty(), "{url}: {created:?}");
+    }
+}

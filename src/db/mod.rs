@@ -106,13 +106,50 @@ enum Backend {
     Sqlite,
 }
 
-impl Backend {
-    /// PostgreSQL by its URL scheme; anything else is a SQLite path (never guessed by trying).
-    fn of(url: &str) -> Backend {
+/// The database a `database_url` names, by its scheme: `postgres://…` or `postgresql://…`, or a
+/// SQLite file as a plain path or `sqlite://<path>`. Anything else is refused, never guessed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgresql(String),
+    Sqlite(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<DatabaseUrl, String> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgresql
-        } else {
-            Backend::Sqlite
+            return Ok(DatabaseUrl::Postgresql(url.to_owned()));
+        }
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        if let Some((scheme, _)) = path.split_once("://") {
+            return Err(format!(
+                "`{scheme}://` is not a database doorman knows; use postgres://…, \
+                 postgresql://…, sqlite://<path> or a file path"
+            ));
+        }
+        if path.trim().is_empty() {
+            return Err("must name a database".into());
+        }
+        // Every pooled connection (and the writer thread) would open a database of its own.
+        if path == ":memory:" || path.starts_with("file:") {
+            return Err(format!(
+                "`{path}` is not supported: every connection would see a different database; \
+                 use a file path"
+            ));
+        }
+        Ok(DatabaseUrl::Sqlite(path.to_owned()))
+    }
+
+    fn backend(&self) -> Backend {
+        match self {
+            DatabaseUrl::Postgresql(_) => Backend::Postgresql,
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// What the backend's driver opens: the URL, or the SQLite file's path.
+    fn target(&self) -> &str {
+        match self {
+            DatabaseUrl::Postgresql(url) | DatabaseUrl::Sqlite(url) => url,
         }
     }
 }
@@ -202,17 +239,16 @@ impl Db {
 
     /// Opens the database (creating a SQLite file's folder) and runs pending migrations.
     pub fn open_with(url: &str, settings: PoolSettings) -> Result<Db, DbError> {
-        let backend = Backend::of(url);
-        let sqlite_dir = std::path::Path::new(url)
-            .parent()
-            .filter(|d| backend == Backend::Sqlite && !d.as_os_str().is_empty());
-        if let Some(dir) = sqlite_dir {
-            crate::fsutil::create_private_dir(dir).map_err(|e| {
-                DbError::Unavailable(format!("cannot create `{}`: {e}", dir.display()))
-            })?;
-        }
-        if backend == Backend::Sqlite && url != ":memory:" {
-            let file = std::path::Path::new(url);
+        let parsed = DatabaseUrl::parse(url).map_err(DbError::Unavailable)?;
+        let backend = parsed.backend();
+        let url = parsed.target();
+        if let DatabaseUrl::Sqlite(path) = &parsed {
+            let file = std::path::Path::new(path);
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                crate::fsutil::create_private_dir(dir).map_err(|e| {
+                    DbError::Unavailable(format!("cannot create `{}`: {e}", dir.display()))
+                })?;
+            }
             crate::fsutil::make_database_private(file).map_err(|e| {
                 DbError::Unavailable(format!("cannot create `{}`: {e}", file.display()))
             })?;
@@ -375,4 +411,35 @@ pub fn lock_keys(conn: &mut Conn, keys: &[String]) -> QueryResult<()> {
             .execute(pg)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DatabaseUrl;
+
+    #[test]
+    fn the_scheme_names_the_backend_and_nothing_is_guessed() {
+        let sqlite = |p: &str| Ok(DatabaseUrl::Sqlite(p.into()));
+        assert_eq!(
+            DatabaseUrl::parse("data/d.sqlite3"),
+            sqlite("data/d.sqlite3")
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/d.db"),
+            sqlite("/var/d.db")
+        );
+        assert_eq!(
+            DatabaseUrl::parse("postgresql://u@h/db"),
+            Ok(DatabaseUrl::Postgresql("postgresql://u@h/db".into()))
+        );
+        for refused in [
+            "postgress://u@h/db",
+            ":memory:",
+            "file:x.db",
+            "sqlite://",
+            "",
+        ] {
+            assert!(DatabaseUrl::parse(refused).is_err(), "{refused}");
+        }
+    }
 }
