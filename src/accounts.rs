@@ -68,8 +68,21 @@ pub enum LoginError {
     Throttled {
         retry_after: i64,
     },
-    Busy,
+    Hashing(HashError),
     Db(DbError),
+}
+
+/// What can stop a password check that has counted its attempt.
+#[derive(Debug)]
+pub enum CheckError {
+    Hashing(HashError),
+    Db(DbError),
+}
+
+impl From<DbError> for CheckError {
+    fn from(e: DbError) -> Self {
+        CheckError::Db(e)
+    }
 }
 
 impl From<DbError> for LoginError {
@@ -78,13 +91,11 @@ impl From<DbError> for LoginError {
     }
 }
 
-impl From<HashError> for LoginError {
-    fn from(e: HashError) -> Self {
+impl From<CheckError> for LoginError {
+    fn from(e: CheckError) -> Self {
         match e {
-            HashError::Busy => LoginError::Busy,
-            HashError::Failed => {
-                LoginError::Db(DbError::Unavailable("password hashing failed".into()))
-            }
+            CheckError::Hashing(e) => LoginError::Hashing(e),
+            CheckError::Db(e) => LoginError::Db(e),
         }
     }
 }
@@ -97,7 +108,7 @@ pub enum PasswordChangeError {
         retry_after: i64,
     },
     Weak(String),
-    Busy,
+    Hashing(HashError),
     Db(DbError),
 }
 
@@ -107,11 +118,11 @@ impl From<DbError> for PasswordChangeError {
     }
 }
 
-impl From<LoginError> for PasswordChangeError {
-    fn from(e: LoginError) -> Self {
+impl From<CheckError> for PasswordChangeError {
+    fn from(e: CheckError) -> Self {
         match e {
-            LoginError::Db(e) => PasswordChangeError::Db(e),
-            _ => PasswordChangeError::Busy,
+            CheckError::Hashing(e) => PasswordChangeError::Hashing(e),
+            CheckError::Db(e) => PasswordChangeError::Db(e),
         }
     }
 }
@@ -183,13 +194,22 @@ pub enum SignupError {
     Throttled {
         retry_after: i64,
     },
-    Busy,
+    Hashing(HashError),
     Db(DbError),
 }
 
 impl From<DbError> for SignupError {
     fn from(e: DbError) -> Self {
         SignupError::Db(e)
+    }
+}
+
+impl From<CheckError> for SignupError {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::Hashing(e) => SignupError::Hashing(e),
+            CheckError::Db(e) => SignupError::Db(e),
+        }
     }
 }
 
@@ -293,7 +313,7 @@ impl Accounts<'_> {
         &self,
         reservation: &Reservation,
         check: impl std::future::Future<Output = Result<T, HashError>>,
-    ) -> Result<T, LoginError> {
+    ) -> Result<T, CheckError> {
         match check.await {
             Ok(value) => Ok(value),
             Err(e) => {
@@ -301,7 +321,7 @@ impl Accounts<'_> {
                 self.db
                     .write(move |conn| ThrottlePolicy::release(conn, &ids).map_err(DbError::from))
                     .await?;
-                Err(e.into())
+                Err(CheckError::Hashing(e))
             }
         }
     }
@@ -442,11 +462,7 @@ impl Accounts<'_> {
         let reservation = reserved.map_err(|retry_after| SignupError::Throttled { retry_after })?;
         let hash = self
             .checked(&reservation, hasher.hash(password.to_owned()))
-            .await
-            .map_err(|e| match e {
-                LoginError::Db(e) => SignupError::Db(e),
-                _ => SignupError::Busy,
-            })?;
+            .await?;
         let name = username.to_owned();
         let created = db
             .write(move |conn| {

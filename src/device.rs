@@ -23,16 +23,15 @@ const CACHE_SIZE: usize = 1024;
 /// The browser and operating system a User-Agent names. Phone browsers go without a version:
 /// theirs follows the operating system's.
 pub fn label(user_agent: &str) -> String {
-    if let Some(known) = cache().lock().ok().and_then(|c| c.get(user_agent).cloned()) {
+    if let Some(known) = crate::sync::lock(cache()).get(user_agent).cloned() {
         return known;
     }
     let label = parse(user_agent);
-    if let Ok(mut cache) = cache().lock() {
-        if cache.len() >= CACHE_SIZE {
-            cache.clear();
-        }
-        cache.insert(user_agent.to_owned(), label.clone());
+    let mut cache = crate::sync::lock(cache());
+    if cache.len() >= CACHE_SIZE {
+        cache.clear();
     }
+    cache.insert(user_agent.to_owned(), label.clone());
     label
 }
 

@@ -7,6 +7,7 @@ use rocket::serde::json::Json;
 use serde_json::json;
 
 use crate::auth::cookies::CookiePolicy;
+use crate::auth::passwords::HashError;
 use crate::db::DbError;
 use crate::views::Page;
 use crate::web::area::Area;
@@ -26,6 +27,8 @@ pub enum AppError {
     Invalid(&'static str),
     /// A template that failed to render (a bug; 500).
     Render(&'static str),
+    /// Password hashing failed (a bug or a dying process; 500).
+    HashingFailed,
     /// The caller's session has ended, as its row says (before the revocation set of this
     /// instance knows): signed out at once.
     SessionEnded,
@@ -37,6 +40,15 @@ impl From<DbError> for AppError {
     }
 }
 
+impl From<HashError> for AppError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => AppError::Busy,
+            HashError::Failed => AppError::HashingFailed,
+        }
+    }
+}
+
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         AppError::Db(DbError::from(e))
@@ -44,10 +56,23 @@ impl From<diesel::result::Error> for AppError {
 }
 
 impl AppError {
+    /// What operators should hear of it (never user input or secrets).
+    fn log(&self) {
+        match self {
+            AppError::Db(e) => rocket::error!("{e}"),
+            AppError::Busy => rocket::warn!("password hashing queue full"),
+            AppError::Render(name) => rocket::error!("template `{name}` failed to render"),
+            AppError::HashingFailed => rocket::error!("password hashing failed"),
+            AppError::NotFound | AppError::Invalid(_) | AppError::SessionEnded => {}
+        }
+    }
+
     fn status(&self) -> Status {
         match self {
             AppError::Db(DbError::Unavailable(_)) | AppError::Busy => Status::ServiceUnavailable,
-            AppError::Db(DbError::Query(_)) | AppError::Render(_) => Status::InternalServerError,
+            AppError::Db(DbError::Query(_)) | AppError::Render(_) | AppError::HashingFailed => {
+                Status::InternalServerError
+            }
             AppError::NotFound => Status::NotFound,
             AppError::Invalid(_) => Status::UnprocessableEntity,
             AppError::SessionEnded => Status::Unauthorized,
@@ -120,14 +145,9 @@ impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         let status = e.status();
         let (sentence, code) = describe(status);
-        match e {
-            AppError::Db(e) => rocket::error!("{e}"),
-            AppError::Busy => rocket::warn!("password hashing queue full"),
-            AppError::Render(name) => rocket::error!("template `{name}` failed to render"),
-            AppError::NotFound | AppError::Invalid(_) => {}
-            AppError::SessionEnded => {
-                return ApiError::unauthorized("session_revoked", "This session has ended.");
-            }
+        e.log();
+        if matches!(e, AppError::SessionEnded) {
+            return ApiError::unauthorized("session_revoked", "This session has ended.");
         }
         ApiError::new(status, code, sentence)
     }
@@ -204,11 +224,8 @@ impl<'r, R: Responder<'r, 'static>> Responder<'r, 'static> for RetryAfter<R> {
 
 impl<'r> Responder<'r, 'static> for AppError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        self.log();
         match &self {
-            AppError::Db(e) => rocket::error!("{e}"),
-            AppError::Busy => rocket::warn!("password hashing queue full"),
-            AppError::Render(name) => rocket::error!("template `{name}` failed to render"),
-            AppError::NotFound => {}
             AppError::Invalid(why) => {
                 req.local_cache(|| ErrorNote(why));
             }
@@ -218,6 +235,7 @@ impl<'r> Responder<'r, 'static> for AppError {
                 }
                 return rocket::response::Redirect::to("/login").respond_to(req);
             }
+            _ => {}
         }
         error_response(req, self.status())
     }

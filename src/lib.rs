@@ -19,6 +19,7 @@ mod fsutil;
 pub mod keygen;
 pub mod profile;
 pub mod routes;
+pub mod sync;
 pub mod views;
 pub mod web;
 

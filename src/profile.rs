@@ -75,10 +75,7 @@ impl ProfileCache {
             account: render("_profile_account")?,
             events: render("_profile_events")?,
         });
-        let mut entries = self
-            .entries
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut entries = crate::sync::write(&self.entries);
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
@@ -100,10 +97,7 @@ impl ProfileCache {
         key: &(i64, String),
         claims: &AccessClaims,
     ) -> Option<Arc<ProfileParts>> {
-        let entries = self
-            .entries
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entries = crate::sync::read(&self.entries);
         let entry = entries.get(key)?;
         let same_token = entry.iat == claims.iat && entry.exp == claims.exp;
         (same_token && !db.changes().changed_since(key.0, entry.stamp)).then(|| entry.parts.clone())

@@ -46,19 +46,18 @@ enum Fact {
 impl Revocations {
     /// Whether an otherwise valid access token may still be used.
     pub fn allows(&self, claims: &AccessClaims) -> bool {
-        let Ok(entries) = self.entries.read() else {
-            return false;
-        };
-        entries.get(&claims.sid).is_none_or(|entry| {
-            !entry.ended && entry.role.as_ref().is_none_or(|role| *role == claims.role)
-        })
+        crate::sync::read(&self.entries)
+            .get(&claims.sid)
+            .is_none_or(|entry| {
+                !entry.ended && entry.role.as_ref().is_none_or(|role| *role == claims.role)
+            })
     }
 
     /// Whether the session of these claims is known to have ended (rather than to need new claims).
     pub fn has_ended(&self, claims: &AccessClaims) -> bool {
-        self.entries.read().map_or(true, |entries| {
-            entries.get(&claims.sid).is_some_and(|e| e.ended)
-        })
+        crate::sync::read(&self.entries)
+            .get(&claims.sid)
+            .is_some_and(|e| e.ended)
     }
 
     /// Sessions that have ended: their access tokens are refused from now on.
@@ -77,28 +76,25 @@ impl Revocations {
     }
 
     fn insert(&self, items: impl Iterator<Item = (String, Fact)>, now: i64) {
-        if let Ok(mut entries) = self.entries.write() {
-            for (sid, fact) in items {
-                let entry = entries.entry(sid).or_insert(Entry {
-                    ended: false,
-                    role: None,
-                    seen_at: now,
-                });
-                match fact {
-                    Fact::Ended => entry.ended = true,
-                    Fact::Role(role) => entry.role = Some(role),
-                }
-                entry.seen_at = entry.seen_at.max(now);
+        let mut entries = crate::sync::write(&self.entries);
+        for (sid, fact) in items {
+            let entry = entries.entry(sid).or_insert(Entry {
+                ended: false,
+                role: None,
+                seen_at: now,
+            });
+            match fact {
+                Fact::Ended => entry.ended = true,
+                Fact::Role(role) => entry.role = Some(role),
             }
+            entry.seen_at = entry.seen_at.max(now);
         }
     }
 
     /// Merges what the database reported, after forgetting entries older than any access token
     /// that could still be valid.
     pub fn apply(&self, changes: Vec<Change>, now: i64, access_ttl: i64) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.retain(|_, e| e.seen_at >= now - access_ttl - LEEWAY);
-        }
+        crate::sync::write(&self.entries).retain(|_, e| e.seen_at >= now - access_ttl - LEEWAY);
         let items = changes
             .into_iter()
             .filter_map(

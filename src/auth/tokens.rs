@@ -116,20 +116,12 @@ impl TokenService {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
-        let known = self
-            .verified
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(token)
-            .cloned();
+        let known = crate::sync::read(&self.verified).get(token).cloned();
         let claims = match known {
             Some(claims) => claims,
             None => {
                 let claims = Arc::new(self.check_signed(token)?);
-                let mut verified = self
-                    .verified
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut verified = crate::sync::write(&self.verified);
                 if verified.len() >= MAX_VERIFIED {
                     verified.clear();
                 }

@@ -43,10 +43,7 @@ impl UserChanges {
         if users.is_empty() {
             return;
         }
-        let mut state = self
-            .state
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = crate::sync::write(&self.state);
         state.counter += 1;
         let at = state.counter;
         if state.marked.len() + users.len() > MAX_MARKED {
@@ -66,9 +63,7 @@ impl UserChanges {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::read(&self.state)
     }
 }
 

@@ -359,9 +359,7 @@ where
     };
     // Writers of this process that do not go through the writer thread queue here, in order,
     // rather than in SQLite's busy handler, which sleeps in growing steps and leaves the CPU idle.
-    let _writer = SQLITE_WRITER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _writer = crate::sync::lock(&SQLITE_WRITER);
     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
     // The end as in diesel's own `transaction` (whose manager delegates to the same SQLite one):
     // a failed rollback after a failed body reports the body's error unless it says more.

@@ -213,7 +213,7 @@ pub async fn login(
             );
             return Ok(Either::Right(RetryAfter(None, (Status::Forbidden, page))));
         }
-        Err(LoginError::Busy) => return Err(AppError::Busy),
+        Err(LoginError::Hashing(e)) => return Err(e.into()),
         Err(LoginError::Db(e)) => return Err(AppError::Db(e)),
     };
     let template = desk.login_form(&form.username, form.next.as_deref(), Some(&message));
@@ -282,7 +282,7 @@ pub async fn signup(
             let template = desk.signup_form(&form.username, &errors);
             Ok(Either::Right((Status::TooManyRequests, template)))
         }
-        Err(SignupError::Busy) => Err(AppError::Busy),
+        Err(SignupError::Hashing(e)) => Err(e.into()),
         Err(SignupError::Db(e)) => Err(AppError::Db(e)),
     }
 }

@@ -153,7 +153,7 @@ pub async fn login(
                 "Too many failed sign-ins; wait before trying again.",
             )
         }),
-        Err(LoginError::Busy) => Err(AppError::Busy.into()),
+        Err(LoginError::Hashing(e)) => Err(AppError::from(e).into()),
         Err(LoginError::Db(e)) => Err(e.into()),
     }
 }

@@ -128,7 +128,7 @@ pub async fn change_password(
                 crate::views::minutes(retry_after)
             ),
         ),
-        Err(PasswordChangeError::Busy) => return Err(AppError::Busy),
+        Err(PasswordChangeError::Hashing(e)) => return Err(e.into()),
         Err(PasswordChangeError::Db(e)) => return Err(AppError::Db(e)),
     };
     let context = source.context(&user, Some(message)).await?;

@@ -39,9 +39,7 @@ pub struct Metrics {
 
 impl Metrics {
     fn observe(&self, route: &str, seconds: f64, status: Status) {
-        let Ok(mut routes) = self.routes.lock() else {
-            return;
-        };
+        let mut routes = crate::sync::lock(&self.routes);
         let stats = routes.entry(route.to_owned()).or_default();
         for (bucket, bound) in stats.buckets.iter_mut().zip(BUCKETS) {
             if seconds <= bound {
@@ -58,9 +56,7 @@ impl Metrics {
     }
 
     fn render(&self, out: &mut String) {
-        let Ok(routes) = self.routes.lock() else {
-            return;
-        };
+        let routes = crate::sync::lock(&self.routes);
         out.push_str("# HELP doorman_http_request_duration_seconds Time to answer, by route.\n");
         out.push_str("# TYPE doorman_http_request_duration_seconds histogram\n");
         for (route, s) in routes.iter() {
