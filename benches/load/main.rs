@@ -5,9 +5,15 @@
 //! requests/s, p50 and p99 latency, the server's CPU time per second and its peak RSS.
 //! `BENCH_SECONDS` (default 5) sets each run's length, `BENCH_CONNECTIONS` (default 16) the
 //! workers.
+//!
+//! The pages are measured beside a floor (`floor`): a bare Rocket app that verifies the same
+//! access-token cookie, served by this same program started again with `--floor`. On a machine
+//! with two or more cores, every server is pinned to core 0 and the load generator to core 1
+//! (`taskset`), so the server's own cost is what the rates show.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod floor;
 mod wire;
 
 use std::io::Write;
@@ -46,14 +52,49 @@ struct Server {
     dir: std::path::PathBuf,
 }
 
+/// Whether servers and load generator get a core each: two or more cores and `taskset` at hand.
+/// Decided once, before this process pins itself (which narrows what it sees).
+fn pinning() -> bool {
+    static PINNING: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PINNING.get_or_init(|| {
+        cores() >= 2
+            && Command::new("taskset")
+                .arg("-V")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    })
+}
+
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// A server's command line: on core 0 when pinning.
+fn server_command(program: &std::path::Path) -> Command {
+    if pinning() {
+        let mut command = Command::new("taskset");
+        command.args(["-c", "0"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 impl Server {
     fn start(dir: &std::path::Path, bcrypt_cost: u32) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_doorman"))
+        let port = free_port();
+        let mut command = server_command(std::path::Path::new(env!("CARGO_BIN_EXE_doorman")));
+        let child = command
             .current_dir(dir)
             .env("DOORMAN_DATA_DIR", dir)
             .env("DOORMAN_BCRYPT_COST", bcrypt_cost.to_string())
@@ -67,10 +108,28 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("doorman starts");
+        Server::up(child, port, dir)
+    }
+
+    /// The floor beside the doorman serving `doorman_dir`, verifying with its signing secret.
+    fn floor(doorman_dir: &std::path::Path) -> Server {
+        let port = free_port();
+        let child = server_command(&std::env::current_exe().unwrap())
+            .arg("--floor")
+            .arg(port.to_string())
+            .arg(doorman_dir.join("jwt-secret"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the floor starts");
+        Server::up(child, port, doorman_dir)
+    }
+
+    fn up(child: Child, port: u16, dir: &std::path::Path) -> Server {
         let base = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(60);
         while Connection::new(&base).get("/healthz", None).is_err() {
-            assert!(Instant::now() < deadline, "doorman did not start");
+            assert!(Instant::now() < deadline, "the server did not start");
             thread::sleep(Duration::from_millis(50));
         }
         Server {
@@ -240,17 +299,20 @@ fn load(server: &Server, name: &str, workers: Vec<Step>) -> Row {
 /// Scenarios to be compared with each other: they take turns, one second each, for the
 /// benchmark's duration apiece, so a drift in the machine's speed (other tenants, clock
 /// scaling) touches all of them alike.
-fn interleaved(server: &Server, scenarios: &[(&str, &dyn Fn() -> Vec<Step>)]) -> Vec<Row> {
+/// A scenario of an interleaved run: its name, the server it loads, and its workers.
+type Scenario<'a> = (&'a str, &'a Server, &'a dyn Fn() -> Vec<Step>);
+
+fn interleaved(scenarios: &[Scenario<'_>]) -> Vec<Row> {
     let mut samples: Vec<Sample> = scenarios.iter().map(|_| Sample::default()).collect();
     for _ in 0..seconds().as_secs().max(1) {
-        for ((_, workers), sample) in scenarios.iter().zip(&mut samples) {
+        for ((_, server, workers), sample) in scenarios.iter().zip(&mut samples) {
             sample.add(run_for(server, workers(), Duration::from_secs(1)));
         }
     }
     scenarios
         .iter()
         .zip(samples)
-        .map(|((name, _), sample)| row(name, sample))
+        .map(|((name, _, _), sample)| row(name, sample))
         .collect()
 }
 
@@ -358,13 +420,35 @@ fn refreshers(server: &Server, n: usize, make: fn(String) -> Step) -> Vec<Step> 
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, port, secret] = args.as_slice()
+        && flag == "--floor"
+    {
+        floor::serve(port.parse().expect("a port"), std::path::Path::new(secret));
+        return;
+    }
+    let (cores, pinned) = (cores(), pinning());
+    if pinned {
+        let me = std::process::id().to_string();
+        Command::new("taskset")
+            .args(["-cp", "1", &me])
+            .stdout(Stdio::null())
+            .status()
+            .expect("taskset pins the load generator");
+    }
     let n = connections();
     println!(
-        "doorman load benchmark: {n} connections, {:?} per run, {} cores",
+        "doorman load benchmark: {n} connections, {:?} per run, {} cores, {}",
         seconds(),
-        thread::available_parallelism().map_or(0, usize::from)
+        cores,
+        if pinned {
+            "servers on core 0, load generator on core 1"
+        } else {
+            "not pinned (one core, or no taskset)"
+        }
     );
     let mut rows = Vec::new();
+    let mut floor_ratios: Vec<(String, f64)> = Vec::new();
     let mut peak: f64 = 0.0;
 
     // a–c and f on a server with cheap bcrypt, so setting up sessions is quick.
@@ -379,15 +463,24 @@ fn main() {
         let (login, anonymous) = (pages("/login", None), pages("/", None));
         let guarded = pages("/", Some(signed_in.clone()));
         let profile = pages("/profile", Some(signed_in.clone()));
-        rows.extend(interleaved(
-            &server,
-            &[
-                ("a. GET /login (anonymous)", &login),
-                ("a'. GET / (anonymous)", &anonymous),
-                ("a'. GET / (signed in: the guard's own cost)", &guarded),
-                ("a. GET /profile (signed in)", &profile),
-            ],
-        ));
+        let floor = Server::floor(dir.path());
+        let floor_page = pages("/page", Some(signed_in.clone()));
+        let measured = interleaved(&[
+            ("floor. bare Rocket, same JWT cookie", &floor, &floor_page),
+            ("a. GET /login (anonymous)", &server, &login),
+            ("a'. GET / (anonymous)", &server, &anonymous),
+            (
+                "a'. GET / (signed in: the guard's own cost)",
+                &server,
+                &guarded,
+            ),
+            ("a. GET /profile (signed in)", &server, &profile),
+        ]);
+        let base = measured[0].rate;
+        for row in &measured[1..] {
+            floor_ratios.push((row.name.clone(), row.rate / base));
+        }
+        rows.extend(measured);
     }
     scenario(
         &mut rows,
@@ -469,5 +562,11 @@ fn main() {
         peak = peak.max(server.peak_rss());
     }
     print(&rows, peak);
+    if !floor_ratios.is_empty() {
+        println!("\nagainst the floor (same run, interleaved):");
+        for (name, ratio) in &floor_ratios {
+            println!("  {ratio:>5.2}  {name}");
+        }
+    }
     std::io::stdout().flush().unwrap();
 }
