@@ -104,7 +104,8 @@ impl Server {
             .env("ROCKET_ADDRESS", "127.0.0.1")
             .env("ROCKET_PORT", port.to_string())
             .env("ROCKET_LOG_LEVEL", "off")
-            .stdout(Stdio::null())
+            // Request log lines go to a file, as they would to a log collector.
+            .stdout(std::fs::File::create(dir.join("doorman.log")).unwrap())
             .stderr(Stdio::null())
             .spawn()
             .expect("doorman starts");
