@@ -106,6 +106,7 @@ impl AppState {
             .manage(ThrottlePolicy::from(&self.config))
             .manage(web::observe::Metrics::default())
             .manage(profile::ProfileCache::default())
+            .manage(views::FixedPages::default())
             .manage(self.revocations)
             .manage(self.secret)
             .manage(self.db)

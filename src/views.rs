@@ -1,11 +1,15 @@
 //! What every page's template gets: the navigation for the viewer, the CSRF token of the
 //! session, and the one-time message of a post/redirect/get.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::{Arc, RwLock};
 
+use rocket::Either;
 use rocket::Request;
 use rocket::request::{FromRequest, Outcome};
-use rocket_dyn_templates::Template;
+use rocket::response::content::RawHtml;
+use rocket_dyn_templates::{Metadata, Template};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -72,6 +76,63 @@ impl Page {
             map.insert("nav".into(), json!(self.nav));
         }
         Template::render(name, context)
+    }
+
+    /// Like [`Page::render`], for a page whose `context` is the same for every visitor but for
+    /// its `csrf_token`: a visitor who is not signed in and has no message waiting gets the page
+    /// rendered once per process, with this browser's token put in its slot.
+    pub fn render_fixed(
+        &self,
+        fixed: &FixedPages,
+        templates: &Metadata<'_>,
+        name: &'static str,
+        context: Value,
+    ) -> Either<Template, RawHtml<String>> {
+        if self.nav.signed_in || self.nav.flash.is_some() {
+            return Either::Left(self.render(name, context));
+        }
+        let token = context["csrf_token"].as_str().map(str::to_owned);
+        let html = match fixed.get(name) {
+            Some(html) => html,
+            None => {
+                let mut once = context.clone();
+                if token.is_some() {
+                    once["csrf_token"] = json!(CSRF_SLOT);
+                }
+                once["nav"] = json!(self.nav);
+                let Some((_, html)) = templates.render(name, &once) else {
+                    return Either::Left(self.render(name, context));
+                };
+                fixed.insert(name, html)
+            }
+        };
+        Either::Right(RawHtml(match token {
+            Some(token) => html.replacen(CSRF_SLOT, &token, 1),
+            None => html.to_string(),
+        }))
+    }
+}
+
+/// Stands for the CSRF token in a page rendered once; URL-safe base64 tokens never contain `@`,
+/// and HTML escaping leaves it as it is.
+const CSRF_SLOT: &str = "@@doorman-csrf-token@@";
+
+/// Pages rendered once for anonymous visitors ([`Page::render_fixed`]); templates are read at
+/// start, so a page cannot change while the process runs.
+#[derive(Default)]
+pub struct FixedPages {
+    pages: RwLock<HashMap<&'static str, Arc<str>>>,
+}
+
+impl FixedPages {
+    fn get(&self, name: &str) -> Option<Arc<str>> {
+        crate::sync::read(&self.pages).get(name).cloned()
+    }
+
+    fn insert(&self, name: &'static str, html: String) -> Arc<str> {
+        let html: Arc<str> = html.into();
+        crate::sync::write(&self.pages).insert(name, html.clone());
+        html
     }
 }
 

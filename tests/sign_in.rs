@@ -648,3 +648,41 @@ fn first_start_keeps_its_secrets_private() {
     assert_eq!(doorman::crypto::b64_decode_any(&secret).unwrap().len(), 32);
     drop(client);
 }
+
+#[test]
+fn pages_rendered_once_carry_each_browsers_own_token() {
+    let app = TestApp::new();
+    app.create_user("alice", Role::User);
+    let (mut first, mut second) = (app.browser(), app.browser());
+    let (a, b) = (first.get("/login"), second.get("/login"));
+    assert_ne!(a.csrf_token(), b.csrf_token());
+    assert_eq!(
+        a.body.replace(&a.csrf_token(), "T"),
+        b.body.replace(&b.csrf_token(), "T"),
+        "the same page but for the token"
+    );
+    assert!(!a.body.contains("@@"), "no slot left in the page");
+    assert!(a.header("Content-Type").unwrap().starts_with("text/html"));
+    // Each token works for its own browser only.
+    let token = b.csrf_token();
+    let crossed = first.post(
+        "/login",
+        &[
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf_token", &token),
+        ],
+    );
+    assert_eq!(crossed.status, Status::Forbidden);
+    assert_eq!(
+        first.login("alice", PASSWORD, false).status,
+        Status::SeeOther
+    );
+    // A one-time message is never served from the page rendered once.
+    let csrf = first.session_csrf();
+    first.post("/logout", &[("csrf_token", &csrf)]);
+    let after = first.get("/login");
+    assert!(after.body.contains("notice"), "{}", after.body);
+    assert!(!first.get("/login").body.contains("notice"));
+    assert!(app.browser().get("/").body.contains("Sign in"));
+}

@@ -5,9 +5,10 @@ use rocket::http::uri::Origin;
 use rocket::http::{CookieJar, Status};
 use rocket::request::{FromRequest, Outcome};
 use rocket::response::Redirect;
+use rocket::response::content::RawHtml;
 use rocket::{Either, Request, State, get, post, uri};
-use rocket_dyn_templates::Template;
-use serde_json::json;
+use rocket_dyn_templates::{Metadata, Template};
+use serde_json::{Value, json};
 
 use crate::accounts::{
     Accounts, LoginError, NewAccount, SignedInSession, SignupError, SignupErrors,
@@ -25,7 +26,7 @@ use crate::db::Db;
 use crate::error::{AppError, RetryAfter};
 use crate::events::EventKind;
 use crate::routes::effects::Effects;
-use crate::views::Page;
+use crate::views::{FixedPages, Page};
 
 type PageResult = Result<Either<Redirect, (Status, Template)>, AppError>;
 type LoginResult = Result<Either<Redirect, RetryAfter<(Status, Template)>>, AppError>;
@@ -99,16 +100,18 @@ impl Desk<'_> {
     }
 
     fn login_form(&self, username: &str, next: Option<&str>, error: Option<&str>) -> Template {
-        self.page.render(
-            "login",
-            json!({
-                "csrf_token": self.browser_csrf(),
-                "username": username,
-                "next": next.and_then(local_path).map(|o| o.to_string()),
-                "error": error,
-                "signup_open": self.config.signup,
-            }),
-        )
+        self.page
+            .render("login", self.login_context(username, next, error))
+    }
+
+    fn login_context(&self, username: &str, next: Option<&str>, error: Option<&str>) -> Value {
+        json!({
+            "csrf_token": self.browser_csrf(),
+            "username": username,
+            "next": next.and_then(local_path).map(|o| o.to_string()),
+            "error": error,
+            "signup_open": self.config.signup,
+        })
     }
 
     fn signup_form(&self, username: &str, errors: &SignupErrors) -> Template {
@@ -146,11 +149,17 @@ pub fn login_page(
     viewer: Viewer,
     next: Option<&str>,
     desk: Desk<'_>,
-) -> Either<Redirect, Template> {
+    fixed: &State<FixedPages>,
+    templates: Metadata<'_>,
+) -> Either<Redirect, Either<Template, RawHtml<String>>> {
     if viewer.0.is_some() {
         return Either::Left(after_login(next));
     }
-    Either::Right(desk.login_form("", next, None))
+    if next.is_some() {
+        return Either::Right(Either::Left(desk.login_form("", next, None)));
+    }
+    let context = desk.login_context("", None, None);
+    Either::Right(desk.page.render_fixed(fixed, &templates, "login", context))
 }
 
 #[derive(FromForm)]

@@ -4,7 +4,8 @@ use rocket::form::FromForm;
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome};
 use rocket::response::Redirect;
-use rocket::{Either, Request, get, post, uri};
+use rocket::response::content::RawHtml;
+use rocket::{Either, Request, State, get, post, uri};
 use rocket_dyn_templates::{Metadata, Template};
 use serde_json::{Value, json};
 
@@ -17,11 +18,17 @@ use crate::db::Db;
 use crate::error::{AppError, RetryAfter};
 use crate::profile::ProfileCache;
 use crate::routes::effects::Effects;
-use crate::views::Page;
+use crate::views::{FixedPages, Page};
 
 #[get("/")]
-pub fn index(viewer: Viewer, page: Page) -> Template {
-    page.render("index", json!({ "signed_in": viewer.0.is_some() }))
+pub fn index(
+    viewer: Viewer,
+    page: Page,
+    fixed: &State<FixedPages>,
+    templates: Metadata<'_>,
+) -> Either<Template, RawHtml<String>> {
+    let context = json!({ "signed_in": viewer.0.is_some() });
+    page.render_fixed(fixed, &templates, "index", context)
 }
 
 /// What the profile page is made from: its cached parts, the database behind them, and the
