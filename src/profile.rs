@@ -36,6 +36,9 @@ pub struct ProfileParts {
     pub account: String,
     /// The account's recent security events.
     pub events: String,
+    /// The whole page as a plain view shows it (no one-time message, no form error), made at
+    /// the first such view: the same token always sees the same navigation and CSRF token.
+    pub page: std::sync::OnceLock<String>,
 }
 
 struct Entry {
@@ -74,6 +77,7 @@ impl ProfileCache {
         let parts = Arc::new(ProfileParts {
             account: render("_profile_account")?,
             events: render("_profile_events")?,
+            page: std::sync::OnceLock::new(),
         });
         let mut entries = crate::sync::write(&self.entries);
         if entries.len() >= MAX_ENTRIES {

@@ -16,7 +16,7 @@ use crate::auth::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use crate::auth::{SignedIn, Viewer};
 use crate::db::Db;
 use crate::error::{AppError, RetryAfter};
-use crate::profile::ProfileCache;
+use crate::profile::{ProfileCache, ProfileParts};
 use crate::routes::effects::Effects;
 use crate::views::{FixedPages, Page};
 
@@ -68,14 +68,44 @@ impl ProfileSource<'_> {
         password_error: Option<String>,
     ) -> Result<Value, AppError> {
         let parts = self.cache.parts(self.db, &self.templates, &user.0).await?;
-        Ok(json!({
-            "account_html": parts.account,
-            "events_html": parts.events,
-            "password_error": password_error,
-            "min_password": MIN_PASSWORD_CHARS,
-            "max_password": MAX_PASSWORD_CHARS,
-        }))
+        Ok(context_of(&parts, password_error))
     }
+
+    /// The page as a plain view shows it: rendered once per access token, then reused.
+    async fn plain(
+        &self,
+        user: &SignedIn,
+        page: &Page,
+    ) -> Result<Either<Template, RawHtml<String>>, AppError> {
+        let parts = self.cache.parts(self.db, &self.templates, &user.0).await?;
+        if page.nav.flash.is_some() {
+            return Ok(Either::Left(
+                page.render("profile", context_of(&parts, None)),
+            ));
+        }
+        if let Some(html) = parts.page.get() {
+            return Ok(Either::Right(RawHtml(html.clone())));
+        }
+        let mut context = context_of(&parts, None);
+        context["nav"] = json!(page.nav);
+        let (_, html) = self
+            .templates
+            .render("profile", &context)
+            .ok_or(AppError::Render("profile"))?;
+        Ok(Either::Right(RawHtml(
+            parts.page.get_or_init(|| html).clone(),
+        )))
+    }
+}
+
+fn context_of(parts: &ProfileParts, password_error: Option<String>) -> Value {
+    json!({
+        "account_html": parts.account,
+        "events_html": parts.events,
+        "password_error": password_error,
+        "min_password": MIN_PASSWORD_CHARS,
+        "max_password": MAX_PASSWORD_CHARS,
+    })
 }
 
 #[get("/profile")]
@@ -83,8 +113,8 @@ pub async fn profile(
     user: SignedIn,
     page: Page,
     source: ProfileSource<'_>,
-) -> Result<Template, AppError> {
-    Ok(page.render("profile", source.context(&user, None).await?))
+) -> Result<Either<Template, RawHtml<String>>, AppError> {
+    source.plain(&user, &page).await
 }
 
 #[derive(FromForm)]
