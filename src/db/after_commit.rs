@@ -17,23 +17,46 @@ thread_local! {
     static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
 }
 
-/// Where a transaction's lines begin, to drop them on rollback.
-pub(super) struct Opened(usize);
+/// An open transaction's place in the held lines. Closed by [`Opened::close`]; dropped without
+/// closing (a panic inside the transaction, which the writer thread survives), it counts as a
+/// rollback, so the thread's nesting never stays open.
+pub(super) struct Opened {
+    mark: usize,
+    closed: bool,
+}
 
 pub(super) fn open() -> Opened {
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
         p.depth += 1;
-        Opened(p.lines.len())
+        Opened {
+            mark: p.lines.len(),
+            closed: false,
+        }
     })
 }
 
-pub(super) fn close(opened: Opened, committed: bool) {
+impl Opened {
+    pub(super) fn close(mut self, committed: bool) {
+        self.closed = true;
+        finish(self.mark, committed);
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        if !self.closed {
+            finish(self.mark, false);
+        }
+    }
+}
+
+fn finish(mark: usize, committed: bool) {
     let ready = PENDING.with(|p| {
         let mut p = p.borrow_mut();
         p.depth = p.depth.saturating_sub(1);
         if !committed {
-            p.lines.truncate(opened.0);
+            p.lines.truncate(mark);
         }
         if p.depth == 0 {
             std::mem::take(&mut p.lines)
@@ -78,13 +101,27 @@ mod tests {
         log("a".into());
         let inner = open();
         log("b".into());
-        close(inner, false);
+        inner.close(false);
         assert_eq!(held(), ["a"]);
         let inner = open();
         log("c".into());
-        close(inner, true);
+        inner.close(true);
         assert_eq!(held(), ["a", "c"]);
-        close(outer, true);
+        outer.close(true);
+        assert!(held().is_empty());
+    }
+
+    #[test]
+    fn a_transaction_that_panicked_is_a_rollback_and_closes_its_level() {
+        let outcome = std::panic::catch_unwind(|| {
+            let _open = open();
+            log("never".into());
+            panic!("a write panicked");
+        });
+        assert!(outcome.is_err());
+        assert!(held().is_empty());
+        // The next line is not held behind a level that never closed.
+        log("printed at once".into());
         assert!(held().is_empty());
     }
 }

@@ -345,7 +345,7 @@ where
 {
     let opened = after_commit::open();
     let result = transaction(conn, f);
-    after_commit::close(opened, result.is_ok());
+    opened.close(result.is_ok());
     result
 }
 
