@@ -7,7 +7,7 @@ use super::keys::ServerSecret;
 use super::session::{EndReason, KEY_VERSION, Lifetimes, successor_token, token_hash};
 use crate::client::ClientInfo;
 use crate::crypto;
-use crate::db::{self, Conn, DbError, sessions::SessionRow};
+use crate::db::{self, Conn, DbError, refresh_tokens::RefreshTokenRow, sessions::SessionRow};
 use crate::events::{self, EventKind};
 
 /// Longest refresh token worth looking up; real ones are 43 characters.
@@ -141,16 +141,8 @@ fn decide(
     // A used token: a racing tab's within the grace, or theft. The live successor was derived
     // with the session's key version as it is now.
     let successor = successor_token(secret, &session, presented);
-    let within_grace = now.saturating_sub(used_at) <= lifetimes.reuse_grace;
-    let child = if within_grace {
-        db::refresh_tokens::find_child(conn, token.id)?
-    } else {
-        None
-    };
-    let is_live_successor = child.is_some_and(|child| {
-        child.used_at.is_none()
-            && crypto::constant_time_eq(&child.token_hash, &token_hash(&successor))
-    });
+    let is_live_successor = racing_child(conn, &token, used_at, now, lifetimes)?
+        .is_some_and(|child| crypto::constant_time_eq(&child.token_hash, &token_hash(&successor)));
     if is_live_successor {
         return Ok(Decision::Rotated(Box::new(Rotated {
             session,
@@ -170,4 +162,20 @@ fn decide(
     Ok(Decision::Refused(RefreshError::Reused {
         sid: session.public_id,
     }))
+}
+
+/// The live child of a used token presented within `reuse_grace` of its use: the token's
+/// successor when the token is the immediate predecessor of the live one and a racing request
+/// brought it. `None` means any use of it now is reuse.
+pub fn racing_child(
+    conn: &mut Conn,
+    token: &RefreshTokenRow,
+    used_at: i64,
+    now: i64,
+    lifetimes: &Lifetimes,
+) -> Result<Option<RefreshTokenRow>, DieselError> {
+    if now.saturating_sub(used_at) > lifetimes.reuse_grace {
+        return Ok(None);
+    }
+    Ok(db::refresh_tokens::find_child(conn, token.id)?.filter(|child| child.used_at.is_none()))
 }

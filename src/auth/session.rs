@@ -303,10 +303,7 @@ pub fn end_by_refresh_token(
         db::lock_session(conn, session.id)?;
         let reused = match row.used_at {
             Some(used_at) if session.ended_at.is_none() => {
-                let racing = now.saturating_sub(used_at) <= lifetimes.reuse_grace
-                    && db::refresh_tokens::find_child(conn, row.id)?
-                        .is_some_and(|child| child.used_at.is_none());
-                !racing
+                super::refresh::racing_child(conn, &row, used_at, now, lifetimes)?.is_none()
             }
             _ => false,
         };
