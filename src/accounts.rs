@@ -245,10 +245,7 @@ impl Accounts<'_> {
                     let device = user
                         .as_ref()
                         .and_then(|u| KnownDevice::of_user(&secret, device_token.as_deref(), u.id));
-                    let subjects = match &device {
-                        Some(known) => Subjects::device(&known.device_id),
-                        None => Subjects::account(&name, &client.ip),
-                    };
+                    let subjects = Subjects::attempt(device.as_ref(), &name, &client.ip);
                     reserve_or_record(conn, now, &throttle, &subjects, user.as_ref(), &client)
                         .map(|r| r.map(|reservation| (user, device, reservation)))
                 })
@@ -349,11 +346,8 @@ impl Accounts<'_> {
                     let Some(user) = db::users::find(conn, user_id)? else {
                         return Ok(Ok(None));
                     };
-                    let subjects =
-                        match KnownDevice::of_user(&secret, device_token.as_deref(), user.id) {
-                            Some(known) => Subjects::device(&known.device_id),
-                            None => Subjects::account(&user.username, &client.ip),
-                        };
+                    let device = KnownDevice::of_user(&secret, device_token.as_deref(), user.id);
+                    let subjects = Subjects::attempt(device.as_ref(), &user.username, &client.ip);
                     reserve_or_record(conn, now, &throttle, &subjects, Some(&user), &client)
                         .map(|r| r.map(|reservation| Some((user, reservation))))
                 })

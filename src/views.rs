@@ -78,6 +78,17 @@ impl Page {
         Template::render(name, context)
     }
 
+    /// `name` with `context` plus `nav`, rendered to HTML now: for pages kept once rendered.
+    pub fn render_html(
+        &self,
+        templates: &Metadata<'_>,
+        name: &'static str,
+        mut context: Value,
+    ) -> Option<String> {
+        context["nav"] = json!(self.nav);
+        templates.render(name, &context).map(|(_, html)| html)
+    }
+
     /// Like [`Page::render`], for a page whose `context` is the same for every visitor but for
     /// its `csrf_token`: a visitor who is not signed in and has no message waiting gets the page
     /// rendered once per process, with this browser's token put in its slot.
@@ -99,8 +110,7 @@ impl Page {
                 if token.is_some() {
                     once["csrf_token"] = json!(CSRF_SLOT);
                 }
-                once["nav"] = json!(self.nav);
-                let Some((_, html)) = templates.render(name, &once) else {
+                let Some(html) = self.render_html(templates, name, once) else {
                     return Either::Left(self.render(name, context));
                 };
                 fixed.insert(name, html)
@@ -117,8 +127,8 @@ impl Page {
 /// and HTML escaping leaves it as it is.
 const CSRF_SLOT: &str = "@@doorman-csrf-token@@";
 
-/// Pages rendered once for anonymous visitors ([`Page::render_fixed`]); templates are read at
-/// start, so a page cannot change while the process runs.
+/// Pages rendered once for anonymous visitors ([`Page::render_fixed`]), kept until the process
+/// ends (a template edited while a debug build runs shows on these pages after a restart).
 #[derive(Default)]
 pub struct FixedPages {
     pages: RwLock<HashMap<&'static str, Arc<str>>>,

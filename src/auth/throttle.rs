@@ -6,6 +6,7 @@
 //! most the limit of them is ever checked in a window. A failed attempt stays counted; a
 //! successful one is taken back ([`ThrottlePolicy::forgive`]).
 
+use super::known_device::KnownDevice;
 use crate::config::Config;
 use crate::db::{self, Conn};
 
@@ -40,7 +41,7 @@ pub struct Subjects(Vec<(&'static str, String)>);
 
 impl Subjects {
     /// A sign-in attempt on an account from a client that is not one of its known devices.
-    pub fn account(username: &str, address: &str) -> Subjects {
+    fn account(username: &str, address: &str) -> Subjects {
         // Control characters cannot be in a username, and PostgreSQL refuses NUL in text.
         let account = db::users::username_key(username)
             .chars()
@@ -51,8 +52,18 @@ impl Subjects {
     }
 
     /// A sign-in attempt from a known device of the account: counted for that device alone.
-    pub fn device(device_id: &str) -> Subjects {
+    fn device(device_id: &str) -> Subjects {
         Subjects(vec![(DEVICE, device_id.to_owned())])
+    }
+
+    /// Who a password attempt on `username` counts against: a known device of the account
+    /// alone (so failures elsewhere never lock it out), any other client the account and its
+    /// address.
+    pub fn attempt(known: Option<&KnownDevice>, username: &str, address: &str) -> Subjects {
+        match known {
+            Some(device) => Subjects::device(&device.device_id),
+            None => Subjects::account(username, address),
+        }
     }
 
     /// A sign-up from a client address.

@@ -86,11 +86,8 @@ impl ProfileSource<'_> {
         if let Some(html) = parts.page.get() {
             return Ok(Either::Right(RawHtml(html.clone())));
         }
-        let mut context = context_of(&parts, None);
-        context["nav"] = json!(page.nav);
-        let (_, html) = self
-            .templates
-            .render("profile", &context)
+        let html = page
+            .render_html(&self.templates, "profile", context_of(&parts, None))
             .ok_or(AppError::Render("profile"))?;
         Ok(Either::Right(RawHtml(
             parts.page.get_or_init(|| html).clone(),
