@@ -13,7 +13,7 @@ use crate::auth::session::{self, EndReason, Ending, Lifetimes, Started};
 use crate::auth::throttle::{Reservation, Subjects, ThrottlePolicy};
 use crate::client::ClientInfo;
 use crate::crypto;
-use crate::db::{self, Db, DbError, users::UserRow};
+use crate::db::{self, Db, DbError, Tx, users::UserRow};
 use crate::events::{self, EventKind};
 
 pub const MIN_USERNAME_CHARS: usize = 3;
@@ -235,21 +235,19 @@ impl Accounts<'_> {
         let name = username.to_owned();
         let reserved = {
             let (client, secret) = (client.clone(), self.secret.clone());
-            db.write(move |conn| {
-                db::write_transaction(conn, |conn| {
-                    let user = if check_username(&name).is_ok() {
-                        db::users::find_by_name(conn, &name)?
-                    } else {
-                        None
-                    };
-                    let device = user
-                        .as_ref()
-                        .and_then(|u| KnownDevice::of_user(&secret, device_token.as_deref(), u.id));
-                    let subjects = Subjects::attempt(device.as_ref(), &name, &client.ip);
-                    reserve_or_record(conn, now, &throttle, &subjects, user.as_ref(), &client)
-                        .map(|r| r.map(|reservation| (user, device, reservation)))
-                })
-                .map_err(DbError::from)
+            db.write(move |tx| {
+                let user = if check_username(&name).is_ok() {
+                    db::users::find_by_name(tx, &name)?
+                } else {
+                    None
+                };
+                let device = user
+                    .as_ref()
+                    .and_then(|u| KnownDevice::of_user(&secret, device_token.as_deref(), u.id));
+                let subjects = Subjects::attempt(device.as_ref(), &name, &client.ip);
+                reserve_or_record(tx, now, &throttle, &subjects, user.as_ref(), &client)
+                    .map(|r| r.map(|reservation| (user, device, reservation)))
+                    .map_err(DbError::from)
             })
             .await?
         };
@@ -265,18 +263,16 @@ impl Accounts<'_> {
         };
         let user_id = user.as_ref().map(|u| u.id);
         let Some(user) = user.filter(|_| matches) else {
-            db.write(move |conn| {
-                events::record(conn, now, EventKind::LoginFailed, user_id, None, &client)
+            db.write(move |tx| {
+                events::record(tx, now, EventKind::LoginFailed, user_id, None, &client)
                     .map_err(DbError::from)
             })
             .await?;
             return Err(LoginError::InvalidCredentials);
         };
         if user.disabled {
-            db.write(move |conn| {
-                ThrottlePolicy::forgive(conn, &reservation).map_err(DbError::from)
-            })
-            .await?;
+            db.write(move |tx| ThrottlePolicy::forgive(tx, &reservation).map_err(DbError::from))
+                .await?;
             return Err(LoginError::Disabled);
         }
         // A hash made at another `bcrypt_cost` is made again now that the password is known;
@@ -289,12 +285,14 @@ impl Accounts<'_> {
         let device = device.unwrap_or_else(|| KnownDevice::new(user.id));
         let device_token = device.token(self.secret);
         let (started, user) = db
-            .write(move |conn| {
-                ThrottlePolicy::forgive(conn, &reservation).map_err(DbError::from)?;
+            .write(move |tx| {
+                ThrottlePolicy::forgive(tx, &reservation)?;
                 if let Some(hash) = &rehashed {
-                    db::users::set_password_hash(conn, user.id, hash).map_err(DbError::from)?;
+                    db::users::set_password_hash(tx, user.id, hash)?;
                 }
-                session::start(conn, now, &lifetimes, &user, remember, &client).map(|s| (s, user))
+                session::start(tx, now, &lifetimes, &user, remember, &client)
+                    .map(|s| (s, user))
+                    .map_err(DbError::from)
             })
             .await?;
         Ok(SignedInSession {
@@ -316,7 +314,7 @@ impl Accounts<'_> {
             Err(e) => {
                 let ids = reservation.clone();
                 self.db
-                    .write(move |conn| ThrottlePolicy::release(conn, &ids).map_err(DbError::from))
+                    .write(move |tx| ThrottlePolicy::release(tx, &ids).map_err(DbError::from))
                     .await?;
                 Err(CheckError::Hashing(e))
             }
@@ -324,7 +322,7 @@ impl Accounts<'_> {
     }
 
     /// Changes the password of `user_id` after checking the current one, and ends every other
-    /// session. Returns the public ids of the sessions it ended. A wrong current password is a
+    /// session. A wrong current password is a
     /// failed login of the account: counted (before the check), recorded, and refused with
     /// 429 past the limit, so a stolen session cannot guess the password.
     pub async fn change_password(
@@ -335,23 +333,21 @@ impl Accounts<'_> {
         passwords: (&str, &str),
         device_token: Option<String>,
         client: ClientInfo,
-    ) -> Result<Vec<String>, PasswordChangeError> {
+    ) -> Result<(), PasswordChangeError> {
         let (current_password, new_password) = passwords;
         passwords::check_new_password(new_password).map_err(PasswordChangeError::Weak)?;
         let (db, throttle) = (self.db, self.throttle);
         let reserved = {
             let (client, secret) = (client.clone(), self.secret.clone());
-            db.write(move |conn| {
-                db::write_transaction(conn, |conn| {
-                    let Some(user) = db::users::find(conn, user_id)? else {
-                        return Ok(Ok(None));
-                    };
-                    let device = KnownDevice::of_user(&secret, device_token.as_deref(), user.id);
-                    let subjects = Subjects::attempt(device.as_ref(), &user.username, &client.ip);
-                    reserve_or_record(conn, now, &throttle, &subjects, Some(&user), &client)
-                        .map(|r| r.map(|reservation| Some((user, reservation))))
-                })
-                .map_err(DbError::from)
+            db.write(move |tx| {
+                let Some(user) = db::users::find(tx, user_id)? else {
+                    return Ok(Ok(None));
+                };
+                let device = KnownDevice::of_user(&secret, device_token.as_deref(), user.id);
+                let subjects = Subjects::attempt(device.as_ref(), &user.username, &client.ip);
+                reserve_or_record(tx, now, &throttle, &subjects, Some(&user), &client)
+                    .map(|r| r.map(|reservation| Some((user, reservation))))
+                    .map_err(DbError::from)
             })
             .await?
         };
@@ -368,9 +364,9 @@ impl Accounts<'_> {
                 )
                 .await?;
         if !matches {
-            db.write(move |conn| {
+            db.write(move |tx| {
                 events::record(
-                    conn,
+                    tx,
                     now,
                     EventKind::LoginFailed,
                     Some(user_id),
@@ -386,33 +382,19 @@ impl Accounts<'_> {
             .checked(&reservation, self.hasher.hash(new_password.to_owned()))
             .await?;
         let keep = current_sid.to_owned();
-        let ended = db
-            .write(move |conn| {
-                db::write_transaction(conn, |conn| {
-                    ThrottlePolicy::forgive(conn, &reservation)?;
-                    db::users::set_password_hash(conn, user_id, &hash)?;
-                    let current = db::sessions::find_by_public_id(conn, &keep)?.map(|s| s.id);
-                    events::record(
-                        conn,
-                        now,
-                        EventKind::PasswordChanged,
-                        Some(user_id),
-                        current,
-                        &client,
-                    )?;
-                    let ending = Ending {
-                        now,
-                        reason: EndReason::PasswordChanged,
-                        event: EventKind::SessionRevoked,
-                        client: &client,
-                        detail: Some("password changed"),
-                    };
-                    session::end_all_except_in(conn, user_id, Some(&keep), &ending)
-                })
-                .map_err(DbError::from)
-            })
-            .await?;
-        Ok(ended)
+        db.write(move |tx| {
+            ThrottlePolicy::forgive(tx, &reservation)?;
+            let change = PasswordChange {
+                user_id,
+                hash: &hash,
+                keep: Some(&keep),
+                client: &client,
+                detail: None,
+            };
+            change.apply(tx, now).map(drop).map_err(DbError::from)
+        })
+        .await?;
+        Ok(())
     }
 
     /// Creates a user with the `user` role and signs them in.
@@ -445,11 +427,10 @@ impl Accounts<'_> {
         let throttle = self.throttle;
         let reserved = {
             let client = client.clone();
-            db.write(move |conn| {
-                db::write_transaction(conn, |conn| {
-                    throttle.reserve(conn, now, &Subjects::signup(&client.ip))
-                })
-                .map_err(DbError::from)
+            db.write(move |tx| {
+                throttle
+                    .reserve(tx, now, &Subjects::signup(&client.ip))
+                    .map_err(DbError::from)
             })
             .await?
         };
@@ -459,13 +440,13 @@ impl Accounts<'_> {
             .await?;
         let name = username.to_owned();
         let created = db
-            .write(move |conn| {
-                let inserted = create_user(conn, now, &name, &hash, Role::User);
+            .write(move |tx| {
+                let inserted = tx.savepoint(|tx| create_user(tx, now, &name, &hash, Role::User));
                 match inserted {
                     Ok(user) => Ok(Some(user)),
                     // A name taken is no account made: the attempt does not count.
                     Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                        ThrottlePolicy::release(conn, &reservation).map_err(DbError::from)?;
+                        ThrottlePolicy::release(tx, &reservation).map_err(DbError::from)?;
                         Ok(None)
                     }
                     Err(e) => Err(DbError::from(e)),
@@ -480,8 +461,10 @@ impl Accounts<'_> {
         };
         let secret = self.secret.clone();
         let started = db
-            .write(move |conn| {
-                session::start(conn, now, &lifetimes, &user, false, &client).map(|s| (s, user))
+            .write(move |tx| {
+                session::start(tx, now, &lifetimes, &user, false, &client)
+                    .map(|s| (s, user))
+                    .map_err(DbError::from)
             })
             .await?;
         Ok(SignedInSession {
@@ -494,18 +477,58 @@ impl Accounts<'_> {
 
 /// Counts an attempt of `subjects`, or records that it was refused.
 fn reserve_or_record(
-    conn: &mut db::Conn,
+    tx: &mut Tx<'_>,
     now: i64,
     throttle: &ThrottlePolicy,
     subjects: &Subjects,
     user: Option<&UserRow>,
     client: &ClientInfo,
 ) -> Result<Result<Reservation, i64>, DieselError> {
-    let reserved = throttle.reserve(conn, now, subjects)?;
+    let reserved = throttle.reserve(tx, now, subjects)?;
     if reserved.is_err() {
-        events::record_throttled(conn, now, user.map(|u| u.id), client)?;
+        events::record_throttled(tx, now, user.map(|u| u.id), client)?;
     }
     Ok(reserved)
+}
+
+/// A new password for an account, set by its owner or from the command line: the password
+/// changes, the event is recorded, and every session but `keep` ends.
+pub struct PasswordChange<'a> {
+    pub user_id: i64,
+    pub hash: &'a str,
+    /// The session the change was made from, which stays signed in.
+    pub keep: Option<&'a str>,
+    pub client: &'a ClientInfo,
+    /// Who made the change, when not the owner.
+    pub detail: Option<&'a str>,
+}
+
+impl PasswordChange<'_> {
+    /// Returns the public ids of the sessions it ended.
+    pub fn apply(&self, tx: &mut Tx<'_>, now: i64) -> Result<Vec<String>, DieselError> {
+        db::users::set_password_hash(tx, self.user_id, self.hash)?;
+        let current = match self.keep {
+            Some(keep) => db::sessions::find_by_public_id(tx, keep)?.map(|s| s.id),
+            None => None,
+        };
+        events::record_with(
+            tx,
+            now,
+            EventKind::PasswordChanged,
+            Some(self.user_id),
+            current,
+            self.client,
+            self.detail,
+        )?;
+        let ending = Ending {
+            now,
+            reason: EndReason::PasswordChanged,
+            event: EventKind::SessionRevoked,
+            client: self.client,
+            detail: Some("password changed"),
+        };
+        session::end_all_except(tx, self.user_id, self.keep, &ending)
+    }
 }
 
 pub fn create_user(

@@ -6,15 +6,13 @@ use std::process::ExitCode;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use crate::accounts::{self, Role};
+use crate::accounts::{self, PasswordChange, Role};
 use crate::admin::{self, Actor, AdminError};
 use crate::auth::passwords;
-use crate::auth::session::{self, EndReason, Ending};
 use crate::client::ClientInfo;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config, JwtAlgorithm};
-use crate::db::{self, Db, users::UserRow};
-use crate::events::{self, EventKind};
+use crate::db::{self, Db, DbError, users::UserRow};
 use crate::keygen;
 
 pub const USAGE: &str = "usage:
@@ -94,8 +92,6 @@ fn run(args: &[String]) -> Result<String, Failure> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let config = Config::from_figment(&config::figment()).map_err(|e| fail(e.to_string()))?;
     let db = Db::open(&config.database_url).map_err(|e| fail(e.to_string()))?;
-    let mut conn = db.conn().map_err(|e| fail(e.to_string()))?;
-    let conn = &mut *conn;
     let now = SystemClock.now();
     let actor = Actor {
         name: "the command line".into(),
@@ -114,38 +110,38 @@ fn run(args: &[String]) -> Result<String, Failure> {
             accounts::check_username(name)
                 .map_err(|why| fail(format!("username `{name}`: {why}")))?;
             let hash = new_password_hash(&config)?;
-            match accounts::create_user(conn, now, name, &hash, role) {
-                Ok(_) => Ok(format!("created user `{name}` ({})", role.as_str())),
-                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                    Err(fail(format!("a user named `{name}` already exists")))
-                }
+            let name = (*name).to_owned();
+            let created = db.write_blocking(move |tx| {
+                accounts::create_user(tx, now, &name, &hash, role).map_err(DbError::from)
+            });
+            match created {
+                Ok(user) => Ok(format!(
+                    "created user `{}` ({})",
+                    user.username,
+                    role.as_str()
+                )),
+                Err(DbError::Query(DieselError::DatabaseError(
+                    DatabaseErrorKind::UniqueViolation,
+                    _,
+                ))) => Err(fail(format!("a user named `{}` already exists", args[1]))),
                 Err(e) => Err(fail(e.to_string())),
             }
         }
         ["passwd", name] => {
-            let user = find(conn, name)?;
+            let user = find(&db, name)?;
             let hash = new_password_hash(&config)?;
-            let ended = db::write_transaction(conn, |conn| {
-                db::users::set_password_hash(conn, user.id, &hash)?;
-                events::record_with(
-                    conn,
-                    now,
-                    EventKind::PasswordChanged,
-                    Some(user.id),
-                    None,
-                    &actor.client,
-                    Some("by the command line"),
-                )?;
-                let ending = Ending {
-                    now,
-                    reason: EndReason::PasswordChanged,
-                    event: EventKind::SessionRevoked,
-                    client: &actor.client,
-                    detail: Some("password changed"),
-                };
-                session::end_all_except_in(conn, user.id, None, &ending)
-            })
-            .map_err(|e: DieselError| fail(e.to_string()))?;
+            let ended = db
+                .write_blocking(move |tx| {
+                    let change = PasswordChange {
+                        user_id: user.id,
+                        hash: &hash,
+                        keep: None,
+                        client: &actor.client,
+                        detail: Some("by the command line"),
+                    };
+                    change.apply(tx, now).map_err(DbError::from)
+                })
+                .map_err(|e| fail(e.to_string()))?;
             Ok(format!(
                 "changed the password of `{}`; {} session(s) ended",
                 user.username,
@@ -154,27 +150,27 @@ fn run(args: &[String]) -> Result<String, Failure> {
         }
         ["role", name, role] => {
             let role = Role::parse(role).ok_or_else(usage)?;
-            let user = find(conn, name)?;
-            admin::set_role(conn, now, user.id, role, &actor).map_err(admin_failure)?;
+            let user = find(&db, name)?;
+            db.write_blocking(move |tx| admin::set_role(tx, now, user.id, role, &actor))
+                .map_err(admin_failure)?;
             Ok(format!("`{}` is now {}", user.username, role.as_str()))
         }
         [verb @ ("disable" | "enable"), name] => {
-            let user = find(conn, name)?;
+            let user = find(&db, name)?;
             let disabled = *verb == "disable";
-            let changes =
-                admin::set_disabled(conn, now, user.id, disabled, &actor).map_err(admin_failure)?;
+            let id = user.id;
+            let ended = db
+                .write_blocking(move |tx| admin::set_disabled(tx, now, id, disabled, &actor))
+                .map_err(admin_failure)?;
             Ok(if disabled {
-                format!(
-                    "disabled `{}`; {} session(s) ended",
-                    user.username,
-                    changes.ended.len()
-                )
+                format!("disabled `{}`; {ended} session(s) ended", user.username)
             } else {
                 format!("enabled `{}`", user.username)
             })
         }
         ["list"] => {
-            let users = db::users::all(conn).map_err(|e| fail(e.to_string()))?;
+            let mut conn = db.conn().map_err(|e| fail(e.to_string()))?;
+            let users = db::users::all(&mut conn).map_err(|e| fail(e.to_string()))?;
             let mut out = format!(
                 "{:<32}  {:<5}  {:<8}  last sign-in",
                 "name", "role", "status"
@@ -195,8 +191,9 @@ fn run(args: &[String]) -> Result<String, Failure> {
     }
 }
 
-fn find(conn: &mut db::Conn, name: &str) -> Result<UserRow, Failure> {
-    db::users::find_by_name(conn, name)
+fn find(db: &Db, name: &str) -> Result<UserRow, Failure> {
+    let mut conn = db.conn().map_err(|e| fail(e.to_string()))?;
+    db::users::find_by_name(&mut conn, name)
         .map_err(|e| fail(e.to_string()))?
         .ok_or_else(|| fail(format!("no user named `{name}`")))
 }

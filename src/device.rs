@@ -1,45 +1,44 @@
 //! Readable device names ("Firefox 133 on Linux", "Safari on iPhone") from User-Agent strings.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use woothee::parser::Parser;
 
-fn parser() -> &'static Parser {
-    static PARSER: OnceLock<Parser> = OnceLock::new();
-    PARSER.get_or_init(Parser::new)
-}
-
-/// Labels already worked out: pages list the same few User-Agents again and again, and parsing
-/// one runs a dozen regular expressions.
-fn cache() -> &'static Mutex<HashMap<String, String>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
-    CACHE.get_or_init(Mutex::default)
+/// The parser and the labels already worked out, kept in managed state (one per app): pages
+/// list the same few User-Agents again and again, and parsing one runs a dozen regular
+/// expressions. Clones share both.
+#[derive(Clone, Default)]
+pub struct DeviceLabels {
+    parser: Arc<Parser>,
+    known: Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// Most labels remembered; the cache starts over when full.
 const CACHE_SIZE: usize = 1024;
 
-/// The browser and operating system a User-Agent names. Phone browsers go without a version:
-/// theirs follows the operating system's.
-pub fn label(user_agent: &str) -> String {
-    if let Some(known) = crate::sync::lock(cache()).get(user_agent).cloned() {
-        return known;
+impl DeviceLabels {
+    /// The browser and operating system a User-Agent names. Phone browsers go without a
+    /// version: theirs follows the operating system's.
+    pub fn label(&self, user_agent: &str) -> String {
+        if let Some(known) = crate::sync::lock(&self.known).get(user_agent).cloned() {
+            return known;
+        }
+        let label = parse(&self.parser, user_agent);
+        let mut known = crate::sync::lock(&self.known);
+        if known.len() >= CACHE_SIZE {
+            known.clear();
+        }
+        known.insert(user_agent.to_owned(), label.clone());
+        label
     }
-    let label = parse(user_agent);
-    let mut cache = crate::sync::lock(cache());
-    if cache.len() >= CACHE_SIZE {
-        cache.clear();
-    }
-    cache.insert(user_agent.to_owned(), label.clone());
-    label
 }
 
-fn parse(user_agent: &str) -> String {
+fn parse(parser: &Parser, user_agent: &str) -> String {
     if user_agent.trim().is_empty() {
         return "Unknown device".into();
     }
-    let Some(ua) = parser().parse(user_agent) else {
+    let Some(ua) = parser.parse(user_agent) else {
         return "Unknown browser".into();
     };
     let known = |s: &str| !s.is_empty() && s != woothee::woothee::VALUE_UNKNOWN;
@@ -58,10 +57,12 @@ fn parse(user_agent: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::label;
+    use super::DeviceLabels;
 
     #[test]
     fn common_devices_read_naturally() {
+        let labels = DeviceLabels::default();
+        let label = |ua: &str| labels.label(ua);
         assert_eq!(
             label("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"),
             "Firefox 133 on Linux"

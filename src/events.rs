@@ -1,7 +1,7 @@
 //! Security events: what happened to an account, recorded for its owner and for admins.
 
 use crate::client::ClientInfo;
-use crate::db::{self, Conn};
+use crate::db::{self, Conn, Tx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -72,19 +72,19 @@ impl EventKind {
 
 /// Records one event at `now`.
 pub fn record(
-    conn: &mut Conn,
+    tx: &mut Tx<'_>,
     now: i64,
     kind: EventKind,
     user_id: Option<i64>,
     session_id: Option<i64>,
     client: &ClientInfo,
 ) -> diesel::QueryResult<()> {
-    record_with(conn, now, kind, user_id, session_id, client, None)
+    record_with(tx, now, kind, user_id, session_id, client, None)
 }
 
 /// Records one event with a note for people (who did it, what changed).
 pub fn record_with(
-    conn: &mut Conn,
+    tx: &mut Tx<'_>,
     now: i64,
     kind: EventKind,
     user_id: Option<i64>,
@@ -93,7 +93,7 @@ pub fn record_with(
     detail: Option<&str>,
 ) -> diesel::QueryResult<()> {
     db::events::insert(
-        conn,
+        tx,
         &db::events::NewEvent {
             created_at: now,
             user_id,
@@ -104,46 +104,46 @@ pub fn record_with(
             detail,
         },
     )?;
-    log(kind, user_id, session_id, client);
+    tx.event_written(user_id, log_line(kind, user_id, session_id, client));
     Ok(())
 }
 
 /// Records a refused (throttled) attempt: at most one row per account and address a minute,
 /// counting the repeats, so nobody can grow the table by hammering a locked door.
 pub fn record_throttled(
-    conn: &mut Conn,
+    tx: &mut Tx<'_>,
     now: i64,
     user_id: Option<i64>,
     client: &ClientInfo,
 ) -> diesel::QueryResult<()> {
     let kind = EventKind::LoginThrottled;
-    let counted = db::events::count_repeat(
-        conn,
-        kind.as_str(),
-        user_id,
-        &client.ip,
-        now - REPEAT_WINDOW,
-    )?;
+    let counted =
+        db::events::count_repeat(tx, kind.as_str(), user_id, &client.ip, now - REPEAT_WINDOW)?;
     if counted {
-        log(kind, user_id, None, client);
+        tx.event_written(user_id, log_line(kind, user_id, None, client));
         return Ok(());
     }
-    record(conn, now, kind, user_id, None, client)
+    record(tx, now, kind, user_id, None, client)
 }
 
 /// Repeats of one event within this many seconds share a row.
 const REPEAT_WINDOW: i64 = 60;
 
-/// One log line per event, once it is committed: who and what, never a token, cookie or
-/// password.
-fn log(kind: EventKind, user_id: Option<i64>, session_id: Option<i64>, client: &ClientInfo) {
-    let line = serde_json::json!({
+/// The log line of an event, printed once it is committed: who and what, never a token,
+/// cookie or password.
+fn log_line(
+    kind: EventKind,
+    user_id: Option<i64>,
+    session_id: Option<i64>,
+    client: &ClientInfo,
+) -> String {
+    serde_json::json!({
         "security_event": kind.as_str(),
         "user_id": user_id,
         "session_id": session_id,
         "ip": client.ip,
-    });
-    db::after_commit::log(line.to_string());
+    })
+    .to_string()
 }
 
 /// Deletes events older than `events_retention`.

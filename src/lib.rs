@@ -41,6 +41,7 @@ use crate::auth::tokens::TokenService;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::db::Db;
+use crate::device::DeviceLabels;
 
 /// The app as `doorman serve` runs it: `Rocket.toml` and `DOORMAN_*` settings, the system clock.
 pub fn rocket() -> Rocket<Build> {
@@ -95,6 +96,7 @@ struct AppState {
     hasher: PasswordHasher,
     clock: SharedClock,
     revocations: Revocations,
+    labels: DeviceLabels,
     secret: ServerSecret,
 }
 
@@ -105,7 +107,8 @@ impl AppState {
             .manage(CookiePolicy::from(&self.config))
             .manage(ThrottlePolicy::from(&self.config))
             .manage(web::observe::Metrics::default())
-            .manage(profile::ProfileCache::default())
+            .manage(profile::ProfileCache::new(self.labels.clone()))
+            .manage(self.labels)
             .manage(views::FixedPages::default())
             .manage(self.revocations)
             .manage(self.secret)
@@ -142,6 +145,8 @@ fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, String> {
     events::prune(&mut conn, clock.now(), config.events_retention.as_i64())
         .map_err(|e| e.to_string())?;
     let revocations = Revocations::default();
+    let (known, at) = (revocations.clone(), clock.clone());
+    db.on_commit(move |changed| known.learn(changed, at.now()));
     let (now, access_ttl) = (clock.now(), config.access_ttl.as_i64());
     let changes =
         auth::revocation::load_changes(&mut conn, now, access_ttl).map_err(|e| e.to_string())?;
@@ -156,5 +161,6 @@ fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, String> {
         clock,
         revocations,
         secret,
+        labels: DeviceLabels::default(),
     })
 }

@@ -3,11 +3,12 @@
 
 use std::process::ExitCode;
 
-#[rocket::main]
-async fn main() -> ExitCode {
+/// Only the server runs an async runtime; the command line waits for its writes on its own
+/// thread.
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        None | Some("serve") if args.len() <= 1 => serve().await,
+        None | Some("serve") if args.len() <= 1 => rocket::execute(serve()),
         Some("user") => doorman::cli::user(&args[1..]),
         Some("keys") => doorman::cli::keys(&args[1..]),
         _ => {

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::auth::tokens::AccessClaims;
 use crate::db::{self, Conn, Db, DbError};
+use crate::device::DeviceLabels;
 use crate::error::AppError;
 use crate::views;
 
@@ -25,9 +26,9 @@ const PROFILE_EVENTS: i64 = 20;
 /// starts afresh.
 const MAX_ENTRIES: usize = 1024;
 
-#[derive(Default)]
 pub struct ProfileCache {
     entries: RwLock<HashMap<(i64, String), Entry>>,
+    labels: DeviceLabels,
 }
 
 /// The page's parts that come from the database, as HTML.
@@ -49,6 +50,13 @@ struct Entry {
 }
 
 impl ProfileCache {
+    pub fn new(labels: DeviceLabels) -> ProfileCache {
+        ProfileCache {
+            entries: RwLock::default(),
+            labels,
+        }
+    }
+
     /// The parts for the holder of `claims`.
     pub async fn parts(
         &self,
@@ -62,9 +70,9 @@ impl ProfileCache {
             return Ok(parts);
         }
         let stamp = db.changes().stamp();
-        let sid = claims.sid.clone();
+        let (sid, labels) = (claims.sid.clone(), self.labels.clone());
         let mut facts = db
-            .run(move |conn| load(conn, user_id, &sid))
+            .run(move |conn| load(conn, user_id, &sid, &labels))
             .await?
             .ok_or(AppError::NotFound)?;
         facts["access_expires_at"] = json!(claims.exp);
@@ -108,7 +116,12 @@ impl ProfileCache {
     }
 }
 
-fn load(conn: &mut Conn, user_id: i64, sid: &str) -> Result<Option<Value>, AppError> {
+fn load(
+    conn: &mut Conn,
+    user_id: i64,
+    sid: &str,
+    labels: &DeviceLabels,
+) -> Result<Option<Value>, AppError> {
     let Some(account) = db::users::find(conn, user_id)? else {
         return Ok(None);
     };
@@ -119,13 +132,16 @@ fn load(conn: &mut Conn, user_id: i64, sid: &str) -> Result<Option<Value>, AppEr
         return Err(AppError::SessionEnded);
     }
     let events = db::events::latest_for_user(conn, user_id, PROFILE_EVENTS)?;
-    let reused = reuse_notices(conn, user_id, session.id)?;
-    let events: Vec<_> = events.iter().map(|e| views::event(e, None)).collect();
+    let reused = reuse_notices(conn, user_id, session.id, labels)?;
+    let events: Vec<_> = events
+        .iter()
+        .map(|e| views::event(e, None, labels))
+        .collect();
     Ok(Some(json!({
         "username": account.username,
         "role": account.role,
         "created_at": account.created_at,
-        "session": views::session(&session, Some(sid)),
+        "session": views::session(&session, Some(sid), labels),
         "events": events,
         "reused_devices": reused,
     })))
@@ -133,7 +149,12 @@ fn load(conn: &mut Conn, user_id: i64, sid: &str) -> Result<Option<Value>, AppEr
 
 /// Sessions ended by reuse detection that this session is the first sign-in after: the user
 /// should hear which device was affected.
-fn reuse_notices(conn: &mut Conn, user_id: i64, current_id: i64) -> Result<Vec<String>, DbError> {
+fn reuse_notices(
+    conn: &mut Conn,
+    user_id: i64,
+    current_id: i64,
+    labels: &DeviceLabels,
+) -> Result<Vec<String>, DbError> {
     let mut devices = Vec::new();
     for ended in db::sessions::ended_for_user(conn, user_id, 20)? {
         let (Some(at), Some("refresh_token_reuse")) = (ended.ended_at, ended.end_reason.as_deref())
@@ -141,7 +162,7 @@ fn reuse_notices(conn: &mut Conn, user_id: i64, current_id: i64) -> Result<Vec<S
             continue;
         };
         if db::sessions::first_started_after(conn, user_id, at)? == Some(current_id) {
-            devices.push(crate::device::label(&ended.last_user_agent));
+            devices.push(labels.label(&ended.last_user_agent));
         }
     }
     Ok(devices)

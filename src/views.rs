@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 use crate::auth::cookies::CookiePolicy;
 use crate::auth::csrf;
 use crate::auth::fairing::AuthState;
+use crate::auth::session::EndReason;
 use crate::auth::tokens::TokenService;
+use crate::device::DeviceLabels;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Nav {
@@ -63,7 +65,7 @@ impl Page {
         Page {
             nav: Nav {
                 signed_in: claims.is_some(),
-                is_admin: claims.is_some_and(|c| c.role == "admin"),
+                is_admin: claims.is_some_and(|c| c.is_admin()),
                 csrf_token,
                 flash,
             },
@@ -165,36 +167,44 @@ pub fn minutes(seconds: i64) -> String {
     }
 }
 
+/// A user as the admin pages show them.
+pub fn user_summary(summary: &crate::admin::UserSummary) -> Value {
+    let u = &summary.user;
+    json!({
+        "id": u.id,
+        "username": u.username,
+        "role": u.role,
+        "created_at": u.created_at,
+        "last_login_at": u.last_login_at,
+        "active_sessions": summary.active_sessions,
+        "disabled": u.disabled,
+    })
+}
+
 /// A session as the templates show it.
-pub fn session(row: &crate::db::sessions::SessionRow, current_sid: Option<&str>) -> Value {
+pub fn session(
+    row: &crate::db::sessions::SessionRow,
+    current_sid: Option<&str>,
+    labels: &DeviceLabels,
+) -> Value {
     json!({
         "sid": row.public_id,
-        "device": crate::device::label(&row.last_user_agent),
+        "device": labels.label(&row.last_user_agent),
         "ip": row.last_ip,
         "created_at": row.created_at,
         "last_used_at": row.last_used_at,
         "current": current_sid == Some(row.public_id.as_str()),
         "ended_at": row.ended_at,
-        "end_reason": row.end_reason.as_deref().map(end_reason_words),
+        "end_reason": row.end_reason.as_deref().map(|r| EndReason::parse(r).map_or("ended", EndReason::describe)),
     })
 }
 
-/// Why a session ended, in words.
-pub fn end_reason_words(reason: &str) -> &'static str {
-    match reason {
-        "logout" => "signed out",
-        "revoked" => "ended by the user or an admin",
-        "refresh_token_reuse" => "ended: a used sign-in token came back (possible theft)",
-        "password_changed" => "ended by a password change",
-        "user_disabled" => "ended: account disabled",
-        "inactive" => "expired after inactivity",
-        "expired" => "reached its maximum age",
-        _ => "ended",
-    }
-}
-
 /// A security event as the templates show it.
-pub fn event(row: &crate::db::events::EventRow, username: Option<&str>) -> Value {
+pub fn event(
+    row: &crate::db::events::EventRow,
+    username: Option<&str>,
+    labels: &DeviceLabels,
+) -> Value {
     let kind = crate::events::EventKind::parse(&row.kind);
     json!({
         "at": row.created_at,
@@ -203,7 +213,7 @@ pub fn event(row: &crate::db::events::EventRow, username: Option<&str>) -> Value
         "detail": row.detail,
         "repeats": row.repeats,
         "ip": row.ip,
-        "device": crate::device::label(&row.user_agent),
+        "device": labels.label(&row.user_agent),
         "username": username,
         "user_id": row.user_id,
     })

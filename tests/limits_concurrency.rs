@@ -212,7 +212,9 @@ fn two_admins_disabling_each_other_at_once_leave_an_admin() {
     };
     for round in 0..20 {
         for id in &ids {
-            admin::set_disabled(&mut one.conn().unwrap(), now, *id, false, &actor()).unwrap();
+            let (id, actor) = (*id, actor());
+            one.write_blocking(move |tx| admin::set_disabled(tx, now, id, false, &actor))
+                .unwrap();
         }
         let barrier = Arc::new(Barrier::new(2));
         let threads: Vec<_> = [(one.clone(), ids[1]), (two.clone(), ids[0])]
@@ -220,9 +222,8 @@ fn two_admins_disabling_each_other_at_once_leave_an_admin() {
             .map(|(db, target)| {
                 let (barrier, actor) = (barrier.clone(), actor());
                 thread::spawn(move || {
-                    let mut conn = db.conn().unwrap();
                     barrier.wait();
-                    admin::set_disabled(&mut conn, now, target, true, &actor)
+                    db.write_blocking(move |tx| admin::set_disabled(tx, now, target, true, &actor))
                 })
             })
             .collect();
@@ -232,7 +233,8 @@ fn two_admins_disabling_each_other_at_once_leave_an_admin() {
             .filter(|r| matches!(r, Err(AdminError::LastAdmin)))
             .count();
         assert_eq!(refused, 1, "round {round}: {results:?}");
-        let active = doorman::db::users::count_active_admins(&mut one.conn().unwrap()).unwrap();
+        let active =
+            doorman::db::users::count_active_with_role(&mut one.conn().unwrap(), "admin").unwrap();
         assert_eq!(active, 1, "round {round}");
     }
 }

@@ -10,7 +10,7 @@ use doorman::auth::keys::ServerSecret;
 use doorman::auth::refresh::{self, RefreshError};
 use doorman::auth::session::{self, Lifetimes};
 use doorman::client::ClientInfo;
-use doorman::db::{self, Conn, Db};
+use doorman::db::{self, Conn, Db, DbError};
 
 const LIFETIMES: Lifetimes = Lifetimes {
     access_ttl: 60,
@@ -34,16 +34,21 @@ fn client() -> ClientInfo {
 fn setup() -> (tempfile::TempDir, Db, session::Started) {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&common::backend::database_url(dir.path())).unwrap();
-    let mut conn = db.conn().unwrap();
-    let user =
-        accounts::create_user(&mut conn, T0, "alice", "not-a-real-hash", Role::User).unwrap();
-    let started = session::start(&mut conn, T0, &LIFETIMES, &user, false, &client()).unwrap();
-    drop(conn);
+    let started = common::write(&db, |tx| {
+        let user = accounts::create_user(tx, T0, "alice", "not-a-real-hash", Role::User)?;
+        session::start(tx, T0, &LIFETIMES, &user, false, &client())
+    });
     (dir, db, started)
 }
 
-fn rotate(conn: &mut Conn, now: i64, token: &str) -> Result<String, RefreshError> {
-    refresh::rotate(conn, now, &LIFETIMES, &secret(), token, &client()).map(|r| r.refresh_token)
+/// One rotation in a write transaction of its own, as the app runs it.
+fn rotate(db: &Db, now: i64, token: &str) -> Result<String, RefreshError> {
+    let token = token.to_owned();
+    db.write_blocking(move |tx| {
+        refresh::rotate(tx, now, &LIFETIMES, &secret(), &token, &client()).map_err(DbError::from)
+    })
+    .map_err(RefreshError::Db)?
+    .map(|r| r.refresh_token)
 }
 
 fn live(conn: &mut Conn, started: &session::Started) -> i64 {
@@ -63,7 +68,7 @@ fn each_rotation_replaces_the_live_token() {
     let conn = &mut *db.conn().unwrap();
     let mut token = started.refresh_token.clone();
     for step in 1..=5 {
-        let next = rotate(conn, T0 + step * 100, &token).unwrap();
+        let next = rotate(&db, T0 + step * 100, &token).unwrap();
         assert_ne!(next, token);
         assert_eq!(next.len(), 43, "256 bits, URL-safe");
         assert_eq!(live(conn, &started), 1);
@@ -75,11 +80,11 @@ fn each_rotation_replaces_the_live_token() {
 fn the_predecessor_within_the_grace_gets_the_same_successor_without_writes() {
     let (_dir, db, started) = setup();
     let conn = &mut *db.conn().unwrap();
-    let first = rotate(conn, T0 + 100, &started.refresh_token).unwrap();
+    let first = rotate(&db, T0 + 100, &started.refresh_token).unwrap();
     let tokens = db::refresh_tokens::count_live(conn, started.session.id).unwrap();
     for delay in [0, 5, 10] {
         assert_eq!(
-            rotate(conn, T0 + 100 + delay, &started.refresh_token).unwrap(),
+            rotate(&db, T0 + 100 + delay, &started.refresh_token).unwrap(),
             first
         );
     }
@@ -94,15 +99,15 @@ fn the_predecessor_within_the_grace_gets_the_same_successor_without_writes() {
 fn the_predecessor_after_the_grace_revokes_the_family() {
     let (_dir, db, started) = setup();
     let conn = &mut *db.conn().unwrap();
-    let live_token = rotate(conn, T0 + 100, &started.refresh_token).unwrap();
-    let err = rotate(conn, T0 + 111, &started.refresh_token).unwrap_err();
-    assert!(matches!(err, RefreshError::Reused { .. }), "{err:?}");
+    let live_token = rotate(&db, T0 + 100, &started.refresh_token).unwrap();
+    let err = rotate(&db, T0 + 111, &started.refresh_token).unwrap_err();
+    assert!(matches!(err, RefreshError::Reused), "{err:?}");
     assert_eq!(
         end_reason(conn, &started).as_deref(),
         Some("refresh_token_reuse")
     );
     assert!(matches!(
-        rotate(conn, T0 + 112, &live_token),
+        rotate(&db, T0 + 112, &live_token),
         Err(RefreshError::SessionEnded)
     ));
     assert_eq!(
@@ -114,12 +119,11 @@ fn the_predecessor_after_the_grace_revokes_the_family() {
 #[test]
 fn the_predecessor_is_reuse_once_its_successor_was_rotated_too() {
     let (_dir, db, started) = setup();
-    let conn = &mut *db.conn().unwrap();
-    let second = rotate(conn, T0 + 100, &started.refresh_token).unwrap();
-    rotate(conn, T0 + 101, &second).unwrap();
+    let second = rotate(&db, T0 + 100, &started.refresh_token).unwrap();
+    rotate(&db, T0 + 101, &second).unwrap();
     assert!(matches!(
-        rotate(conn, T0 + 102, &started.refresh_token),
-        Err(RefreshError::Reused { .. })
+        rotate(&db, T0 + 102, &started.refresh_token),
+        Err(RefreshError::Reused)
     ));
 }
 
@@ -134,7 +138,7 @@ fn unknown_tokens_change_nothing() {
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
     ] {
         assert!(matches!(
-            rotate(conn, T0 + 1, junk),
+            rotate(&db, T0 + 1, junk),
             Err(RefreshError::Unknown)
         ));
     }
@@ -147,7 +151,7 @@ fn lifetimes_end_sessions() {
     let (_dir, db, started) = setup();
     let conn = &mut *db.conn().unwrap();
     assert!(matches!(
-        rotate(conn, T0 + LIFETIMES.refresh_ttl, &started.refresh_token),
+        rotate(&db, T0 + LIFETIMES.refresh_ttl, &started.refresh_token),
         Err(RefreshError::Expired)
     ));
     assert_eq!(end_reason(conn, &started).as_deref(), Some("inactive"));
@@ -158,10 +162,10 @@ fn lifetimes_end_sessions() {
     let mut now = T0;
     while now + 3000 < T0 + LIFETIMES.session_max_age {
         now += 3000;
-        token = rotate(conn, now, &token).unwrap();
+        token = rotate(&db, now, &token).unwrap();
     }
     assert!(matches!(
-        rotate(conn, T0 + LIFETIMES.session_max_age, &token),
+        rotate(&db, T0 + LIFETIMES.session_max_age, &token),
         Err(RefreshError::Expired)
     ));
     assert_eq!(end_reason(conn, &started).as_deref(), Some("expired"));
@@ -171,7 +175,7 @@ fn lifetimes_end_sessions() {
 fn only_hashes_are_stored() {
     let (_dir, db, started) = setup();
     let conn = &mut *db.conn().unwrap();
-    let next = rotate(conn, T0 + 100, &started.refresh_token).unwrap();
+    let next = rotate(&db, T0 + 100, &started.refresh_token).unwrap();
     for token in [&started.refresh_token, &next] {
         let row = db::refresh_tokens::find_by_hash(conn, &session::token_hash(token))
             .unwrap()
@@ -188,18 +192,17 @@ fn a_full_database_is_an_outage_and_changes_nothing() {
         return; // SQLite's page limit is the simulated full disk here.
     }
     let (_dir, db, started) = setup();
-    let conn = &mut *db.conn().unwrap();
-    let db::Conn::Sqlite(sqlite) = conn else {
-        unreachable!()
+    // Cap the file at its current size on the connection that writes: the next page it needs
+    // cannot be had.
+    let pragma = |sql: &'static str| {
+        db.write_blocking(move |tx| tx.batch_execute(sql).map_err(DbError::from))
+            .unwrap();
     };
-    // Cap the file at its current size: the next page it needs cannot be had.
-    sqlite
-        .batch_execute("PRAGMA max_page_count = 1; PRAGMA cache_size = 0;")
-        .unwrap();
+    pragma("PRAGMA max_page_count = 1; PRAGMA cache_size = 0;");
     let mut big = started.refresh_token.clone();
     let mut outcome = Ok(String::new());
     for _ in 0..200 {
-        outcome = rotate(conn, T0 + 100, &big);
+        outcome = rotate(&db, T0 + 100, &big);
         match &outcome {
             Ok(next) => big = next.clone(),
             Err(_) => break,
@@ -209,17 +212,12 @@ fn a_full_database_is_an_outage_and_changes_nothing() {
         matches!(outcome, Err(RefreshError::Db(db::DbError::Unavailable(_)))),
         "{outcome:?}"
     );
-    let db::Conn::Sqlite(sqlite) = conn else {
-        unreachable!()
-    };
-    sqlite
-        .batch_execute("PRAGMA max_page_count = 1073741823;")
-        .unwrap();
+    pragma("PRAGMA max_page_count = 1073741823;");
     assert!(
-        rotate(conn, T0 + 101, &big).is_ok(),
+        rotate(&db, T0 + 101, &big).is_ok(),
         "writes succeed again without a restart"
     );
-    assert_eq!(live(conn, &started), 1);
+    assert_eq!(live(&mut db.conn().unwrap(), &started), 1);
 }
 
 /// What someone with a copy of the database and an old refresh token can compute: the HMAC chain
@@ -236,15 +234,15 @@ fn chain_from_database(conn: &mut Conn, started: &session::Started, token: &str)
 fn a_database_copy_and_an_old_token_never_yield_the_live_token() {
     let (_dir, db, started) = setup();
     let conn = &mut *db.conn().unwrap();
-    let live_token = rotate(conn, T0 + 100, &started.refresh_token).unwrap();
+    let live_token = rotate(&db, T0 + 100, &started.refresh_token).unwrap();
     let forged = chain_from_database(conn, &started, &started.refresh_token);
     assert_ne!(forged, live_token);
     assert!(matches!(
-        rotate(conn, T0 + 200, &forged),
+        rotate(&db, T0 + 200, &forged),
         Err(RefreshError::Unknown)
     ));
     // The live token still works: the forgery changed nothing.
-    rotate(conn, T0 + 201, &live_token).unwrap();
+    rotate(&db, T0 + 201, &live_token).unwrap();
 }
 
 #[test]
@@ -255,7 +253,7 @@ fn sessions_from_before_the_server_secret_keep_working_and_move_to_it() {
         .execute(conn)
         .unwrap();
     let old_style = chain_from_database(conn, &started, &started.refresh_token);
-    let next = rotate(conn, T0 + 100, &started.refresh_token).unwrap();
+    let next = rotate(&db, T0 + 100, &started.refresh_token).unwrap();
     assert_ne!(
         next, old_style,
         "the first rotation already uses the secret"
@@ -265,11 +263,8 @@ fn sessions_from_before_the_server_secret_keep_working_and_move_to_it() {
         .unwrap();
     assert_eq!(row.key_version, session::KEY_VERSION);
     // A racing tab with the old token gets the same successor; the chain goes on.
-    assert_eq!(
-        rotate(conn, T0 + 101, &started.refresh_token).unwrap(),
-        next
-    );
-    let after = rotate(conn, T0 + 200, &next).unwrap();
+    assert_eq!(rotate(&db, T0 + 101, &started.refresh_token).unwrap(), next);
+    let after = rotate(&db, T0 + 200, &next).unwrap();
     assert_ne!(after, chain_from_database(conn, &started, &next));
     assert_eq!(live(conn, &started), 1);
 }

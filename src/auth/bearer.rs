@@ -100,7 +100,7 @@ impl<'r> FromRequest<'r> for BearerAdmin {
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
         match Bearer::from_request(req).await {
-            Outcome::Success(bearer) if bearer.0.role == "admin" => {
+            Outcome::Success(bearer) if bearer.0.is_admin() => {
                 Outcome::Success(BearerAdmin(bearer))
             }
             Outcome::Success(_) => {

@@ -115,10 +115,7 @@ async fn authenticate(req: &Request<'_>) -> (AuthState, Vec<Cookie<'static>>) {
         return (AuthState::Anonymous, clear.into_iter().collect());
     };
     let client = ClientInfo::of(req);
-    let (lifetimes, secret) = (*lifetimes, secret.clone());
-    let outcome = db
-        .write(move |conn| refresh::rotate(conn, now, &lifetimes, &secret, &presented, &client))
-        .await;
+    let outcome = refresh::rotate_on(db, now, *lifetimes, secret.clone(), presented, client).await;
     match outcome {
         Ok(rotated) => {
             let session = &rotated.session;
@@ -131,10 +128,7 @@ async fn authenticate(req: &Request<'_>) -> (AuthState, Vec<Cookie<'static>>) {
             (AuthState::SignedIn(Arc::new(claims)), cookies.into())
         }
         Err(RefreshError::Db(_)) => (AuthState::Unavailable, Vec::new()),
-        Err(why) => {
-            if let RefreshError::Reused { sid } = why {
-                revocations.revoke([sid], now);
-            }
+        Err(_) => {
             let clear = vec![
                 policy.removal(policy.access),
                 policy.removal(policy.refresh),

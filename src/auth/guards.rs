@@ -25,7 +25,7 @@ impl SignedIn {
     }
 
     pub fn is_admin(&self) -> bool {
-        self.0.role == "admin"
+        self.0.is_admin()
     }
 }
 

@@ -4,10 +4,11 @@
 use diesel::result::Error as DieselError;
 
 use super::keys::ServerSecret;
-use super::session::{EndReason, KEY_VERSION, Lifetimes, successor_token, token_hash};
+use super::session::{self, EndReason, KEY_VERSION, Lifetimes, successor_token, token_hash};
 use crate::client::ClientInfo;
 use crate::crypto;
-use crate::db::{self, Conn, DbError, refresh_tokens::RefreshTokenRow, sessions::SessionRow};
+use crate::db::sessions::{Lapse, SessionRow};
+use crate::db::{self, Conn, Db, DbError, Tx, refresh_tokens::RefreshTokenRow};
 use crate::events::{self, EventKind};
 
 /// Longest refresh token worth looking up; real ones are 43 characters.
@@ -30,10 +31,8 @@ pub enum RefreshError {
     SessionEnded,
     /// Its session reached `refresh_ttl` without use or `session_max_age`, and is now ended.
     Expired,
-    /// A used token came back after the grace: the session (by public id) is now revoked.
-    Reused {
-        sid: String,
-    },
+    /// A used token came back after the grace: the session is now revoked.
+    Reused,
     Db(DbError),
 }
 
@@ -49,13 +48,8 @@ impl From<DieselError> for RefreshError {
     }
 }
 
-/// The decision of one rotation transaction; refusals that end the session commit too.
-enum Decision {
-    Rotated(Box<Rotated>),
-    Refused(RefreshError),
-}
-
-/// Rotates `presented` at `now` in one write transaction.
+/// Rotates `presented` at `now` in the caller's write transaction. A refusal is the inner
+/// `Err`: it commits too (it may have ended the session); the outer one is a failed query.
 ///
 /// - a live token is marked used and replaced by its successor;
 /// - the immediate predecessor of the live token, within `reuse_grace` of its use, is answered
@@ -63,105 +57,94 @@ enum Decision {
 /// - any other used token revokes the whole session and records `refresh_token_reuse`;
 /// - a session past `refresh_ttl` of inactivity or past `session_max_age` is ended.
 pub fn rotate(
-    conn: &mut Conn,
+    tx: &mut Tx<'_>,
     now: i64,
     lifetimes: &Lifetimes,
     secret: &ServerSecret,
     presented: &str,
     client: &ClientInfo,
-) -> Result<Rotated, RefreshError> {
+) -> Result<Result<Rotated, RefreshError>, DieselError> {
     if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
-        return Err(RefreshError::Unknown);
+        return Ok(Err(RefreshError::Unknown));
     }
-    let decision = db::write_transaction(conn, |conn| {
-        decide(conn, now, lifetimes, secret, presented, client)
-    })?;
-    match decision {
-        Decision::Rotated(rotated) => Ok(*rotated),
-        Decision::Refused(why) => Err(why),
-    }
-}
-
-fn decide(
-    conn: &mut Conn,
-    now: i64,
-    lifetimes: &Lifetimes,
-    secret: &ServerSecret,
-    presented: &str,
-    client: &ClientInfo,
-) -> Result<Decision, DieselError> {
     let hash = token_hash(presented);
-    let Some(mut found) = db::refresh_tokens::find_with_session(conn, &hash)? else {
-        return Ok(Decision::Refused(RefreshError::Unknown));
+    let Some(mut found) = db::refresh_tokens::find_with_session(tx, &hash)? else {
+        return Ok(Err(RefreshError::Unknown));
     };
     // Serialize with every other rotation of this session; where that meant waiting for a row
     // lock, read again: a racing rotation may have used the token meanwhile.
-    if db::lock_session(conn, found.0.session_id)? {
-        match db::refresh_tokens::find_with_session(conn, &hash)? {
+    if db::lock_session(tx, found.0.session_id)? {
+        match db::refresh_tokens::find_with_session(tx, &hash)? {
             Some(fresh) => found = fresh,
-            None => return Ok(Decision::Refused(RefreshError::Unknown)),
+            None => return Ok(Err(RefreshError::Unknown)),
         }
     }
     let (token, session, role, disabled) = found;
-    if session.ended_at.is_some() {
-        return Ok(Decision::Refused(RefreshError::SessionEnded));
-    }
-    if disabled {
-        db::sessions::end(conn, session.id, now, EndReason::UserDisabled.as_str())?;
-        return Ok(Decision::Refused(RefreshError::SessionEnded));
-    }
-    if now >= session.expires_at {
-        db::sessions::end(conn, session.id, now, EndReason::Expired.as_str())?;
-        return Ok(Decision::Refused(RefreshError::Expired));
+    // Inactivity ends the session only for its live token: a used one that old is reuse.
+    let lapsed = match lifetimes.alive(now).lapse(&session) {
+        Some(Lapse::Ended) => return Ok(Err(RefreshError::SessionEnded)),
+        _ if disabled => Some((EndReason::UserDisabled, RefreshError::SessionEnded)),
+        Some(Lapse::MaxAge) => Some((EndReason::Expired, RefreshError::Expired)),
+        Some(Lapse::Inactive) if token.used_at.is_none() => {
+            Some((EndReason::Inactive, RefreshError::Expired))
+        }
+        _ => None,
+    };
+    if let Some((reason, refusal)) = lapsed {
+        session::end(tx, &session, now, reason)?;
+        return Ok(Err(refusal));
     }
     let Some(used_at) = token.used_at else {
-        if now >= token.created_at.saturating_add(lifetimes.refresh_ttl) {
-            db::sessions::end(conn, session.id, now, EndReason::Inactive.as_str())?;
-            return Ok(Decision::Refused(RefreshError::Expired));
-        }
         let mut session = session;
         session.key_version = KEY_VERSION;
         let successor = successor_token(secret, &session, presented);
-        db::refresh_tokens::mark_used(conn, token.id, now)?;
-        db::refresh_tokens::insert(
-            conn,
-            session.id,
-            &token_hash(&successor),
-            Some(token.id),
-            now,
-        )?;
-        db::sessions::touch(conn, &session, now, &client.ip, &client.user_agent)?;
-        return Ok(Decision::Rotated(Box::new(Rotated {
+        db::refresh_tokens::mark_used(tx, token.id, now)?;
+        db::refresh_tokens::insert(tx, session.id, &token_hash(&successor), Some(token.id), now)?;
+        db::sessions::touch(tx, &session, now, &client.ip, &client.user_agent)?;
+        return Ok(Ok(Rotated {
             session,
             role,
             refresh_token: successor,
-        })));
+        }));
     };
 
     // A used token: a racing tab's within the grace, or theft. The live successor was derived
     // with the session's key version as it is now.
     let successor = successor_token(secret, &session, presented);
-    let is_live_successor = racing_child(conn, &token, used_at, now, lifetimes)?
+    let is_live_successor = racing_child(tx, &token, used_at, now, lifetimes)?
         .is_some_and(|child| crypto::constant_time_eq(&child.token_hash, &token_hash(&successor)));
     if is_live_successor {
-        return Ok(Decision::Rotated(Box::new(Rotated {
+        return Ok(Ok(Rotated {
             session,
             role,
             refresh_token: successor,
-        })));
+        }));
     }
-    db::sessions::end(conn, session.id, now, EndReason::RefreshTokenReuse.as_str())?;
+    session::end(tx, &session, now, EndReason::RefreshTokenReuse)?;
     events::record(
-        conn,
+        tx,
         now,
         EventKind::RefreshTokenReuse,
         Some(session.user_id),
         Some(session.id),
         client,
     )?;
-    Ok(Decision::Refused(RefreshError::Reused {
-        sid: session.public_id,
-    }))
+    Ok(Err(RefreshError::Reused))
+}
+
+/// [`rotate`] in a write transaction of its own.
+pub async fn rotate_on(
+    db: &Db,
+    now: i64,
+    lifetimes: Lifetimes,
+    secret: ServerSecret,
+    presented: String,
+    client: ClientInfo,
+) -> Result<Rotated, RefreshError> {
+    db.write(move |tx| {
+        rotate(tx, now, &lifetimes, &secret, &presented, &client).map_err(DbError::from)
+    })
+    .await?
 }
 
 /// The live child of a used token presented within `reuse_grace` of its use: the token's

@@ -16,7 +16,7 @@ use rocket::tokio::time::sleep;
 use super::tokens::{AccessClaims, LEEWAY};
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::db::{self, Db, DbError};
+use crate::db::{self, Changed, Db, DbError};
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -60,19 +60,18 @@ impl Revocations {
             .is_some_and(|e| e.ended)
     }
 
-    /// Sessions that have ended: their access tokens are refused from now on.
-    pub fn revoke<I: IntoIterator<Item = String>>(&self, sids: I, now: i64) {
-        self.insert(sids.into_iter().map(|sid| (sid, Fact::Ended)), now);
-    }
-
-    /// Sessions whose access tokens must now carry `role` (others are renewed).
-    pub fn renew<I: IntoIterator<Item = (String, String)>>(&self, sessions: I, now: i64) {
-        self.insert(
-            sessions
-                .into_iter()
-                .map(|(sid, role)| (sid, Fact::Role(role))),
-            now,
-        );
+    /// Learns what a committed write of this instance changed: access tokens of the sessions it
+    /// ended are refused from now on, those of renewed sessions must carry the new role.
+    pub fn learn(&self, changed: &Changed, now: i64) {
+        if changed.ended.is_empty() && changed.renewed.is_empty() {
+            return;
+        }
+        let ended = changed.ended.iter().map(|sid| (sid.clone(), Fact::Ended));
+        let renewed = changed
+            .renewed
+            .iter()
+            .map(|(sid, role)| (sid.clone(), Fact::Role(role.clone())));
+        self.insert(ended.chain(renewed), now);
     }
 
     fn insert(&self, items: impl Iterator<Item = (String, Fact)>, now: i64) {

@@ -5,8 +5,13 @@ use super::tokens::{AccessClaims, TokenService};
 use crate::client::ClientInfo;
 use crate::config::Config;
 use crate::crypto;
-use crate::db::{self, Conn, Db, DbError, sessions::SessionRow, users::UserRow};
+use crate::db::{
+    self, Db, DbError, Tx,
+    sessions::{Alive, SessionRow},
+    users::UserRow,
+};
 use crate::events::{self, EventKind};
+use diesel::result::Error as DieselError;
 
 /// The lifetimes the session rules apply, taken from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +37,14 @@ impl Lifetimes {
     /// When an access token issued now for this session expires: never after the session.
     pub fn access_expiry(&self, now: i64, session: &SessionRow) -> i64 {
         (now + self.access_ttl).min(session.expires_at)
+    }
+
+    /// Which sessions are alive at `now` ([`Alive`]: the one rule for it).
+    pub fn alive(&self, now: i64) -> Alive {
+        Alive {
+            now,
+            refresh_ttl: self.refresh_ttl,
+        }
     }
 
     /// The claims of a new access token for `session`, whose user has `role`.
@@ -74,6 +87,35 @@ impl EndReason {
             EndReason::UserDisabled => "user_disabled",
             EndReason::Inactive => "inactive",
             EndReason::Expired => "expired",
+        }
+    }
+
+    pub const ALL: [EndReason; 7] = [
+        EndReason::Logout,
+        EndReason::Revoked,
+        EndReason::RefreshTokenReuse,
+        EndReason::PasswordChanged,
+        EndReason::UserDisabled,
+        EndReason::Inactive,
+        EndReason::Expired,
+    ];
+
+    pub fn parse(name: &str) -> Option<EndReason> {
+        EndReason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// The reason in words, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            EndReason::Logout => "signed out",
+            EndReason::Revoked => "ended by the user or an admin",
+            EndReason::RefreshTokenReuse => {
+                "ended: a used sign-in token came back (possible theft)"
+            }
+            EndReason::PasswordChanged => "ended by a password change",
+            EndReason::UserDisabled => "ended: account disabled",
+            EndReason::Inactive => "expired after inactivity",
+            EndReason::Expired => "reached its maximum age",
         }
     }
 }
@@ -120,50 +162,62 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 
 /// Starts a brand-new session for `user`: nothing the client brought is linked to it.
 pub fn start(
-    conn: &mut Conn,
+    tx: &mut Tx<'_>,
     now: i64,
     lifetimes: &Lifetimes,
     user: &UserRow,
     remember: bool,
     client: &ClientInfo,
-) -> Result<Started, DbError> {
+) -> Result<Started, DieselError> {
     let public_id = crypto::random_token::<16>();
     let successor_key = crypto::random_bytes::<32>();
     let refresh_token = crypto::random_token::<32>();
-    db::write_transaction(conn, |conn| {
-        let session = db::sessions::insert(
-            conn,
-            &db::sessions::NewSession {
-                public_id: &public_id,
-                user_id: user.id,
-                successor_key: &successor_key,
-                remember,
-                created_at: now,
-                last_used_at: now,
-                expires_at: now.saturating_add(lifetimes.session_max_age),
-                first_ip: &client.ip,
-                first_user_agent: &client.user_agent,
-                last_ip: &client.ip,
-                last_user_agent: &client.user_agent,
-                key_version: KEY_VERSION,
-            },
-        )?;
-        db::refresh_tokens::insert(conn, session.id, &token_hash(&refresh_token), None, now)?;
-        db::users::set_last_login(conn, user.id, now)?;
-        events::record(
-            conn,
-            now,
-            EventKind::LoginSucceeded,
-            Some(user.id),
-            Some(session.id),
-            client,
-        )?;
-        Ok::<_, diesel::result::Error>(Started {
-            session,
-            refresh_token,
-        })
+    let session = db::sessions::insert(
+        tx,
+        &db::sessions::NewSession {
+            public_id: &public_id,
+            user_id: user.id,
+            successor_key: &successor_key,
+            remember,
+            created_at: now,
+            last_used_at: now,
+            expires_at: now.saturating_add(lifetimes.session_max_age),
+            first_ip: &client.ip,
+            first_user_agent: &client.user_agent,
+            last_ip: &client.ip,
+            last_user_agent: &client.user_agent,
+            key_version: KEY_VERSION,
+        },
+    )?;
+    db::refresh_tokens::insert(tx, session.id, &token_hash(&refresh_token), None, now)?;
+    db::users::set_last_login(tx, user.id, now)?;
+    events::record(
+        tx,
+        now,
+        EventKind::LoginSucceeded,
+        Some(user.id),
+        Some(session.id),
+        client,
+    )?;
+    Ok(Started {
+        session,
+        refresh_token,
     })
-    .map_err(DbError::from)
+}
+
+/// Ends `session` if it is still open; the one place a session ends, so its access tokens are
+/// refused once the transaction commits. Returns whether it was open.
+pub fn end(
+    tx: &mut Tx<'_>,
+    session: &SessionRow,
+    now: i64,
+    reason: EndReason,
+) -> Result<bool, DieselError> {
+    let ended = db::sessions::end(tx, session.id, now, reason.as_str())?;
+    if ended {
+        tx.session_ended(session.public_id.clone());
+    }
+    Ok(ended)
 }
 
 /// Why sessions end and who ended them, as the session rows and security events record it.
@@ -190,12 +244,12 @@ impl<'a> Ending<'a> {
     }
 
     /// Ends one open session and records the event; false when it was not open.
-    fn apply(&self, conn: &mut Conn, session: &SessionRow) -> Result<bool, diesel::result::Error> {
-        if !db::sessions::end(conn, session.id, self.now, self.reason.as_str())? {
+    fn apply(&self, tx: &mut Tx<'_>, session: &SessionRow) -> Result<bool, DieselError> {
+        if !end(tx, session, self.now, self.reason)? {
             return Ok(false);
         }
         events::record_with(
-            conn,
+            tx,
             self.now,
             self.event,
             Some(session.user_id),
@@ -210,48 +264,43 @@ impl<'a> Ending<'a> {
 /// Ends one of `user_id`'s sessions by its public id. Returns false when it was not that user's
 /// open session.
 pub fn end_one(
-    conn: &mut Conn,
+    tx: &mut Tx<'_>,
     user_id: i64,
     public_id: &str,
     ending: &Ending<'_>,
-) -> Result<bool, DbError> {
+) -> Result<bool, DieselError> {
     if !is_public_id(public_id) {
         return Ok(false);
     }
-    db::write_transaction(conn, |conn| {
-        match db::sessions::find_by_public_id(conn, public_id)? {
-            Some(session) if session.user_id == user_id => ending.apply(conn, &session),
-            _ => Ok(false),
-        }
-    })
-    .map_err(DbError::from)
+    match db::sessions::find_by_public_id(tx, public_id)? {
+        Some(session) if session.user_id == user_id => ending.apply(tx, &session),
+        _ => Ok(false),
+    }
 }
 
 /// Ends every open session of `user_id` except `keep`. Returns the public ids it ended.
 pub fn end_all_except(
-    conn: &mut Conn,
+    tx: &mut Tx<'_>,
     user_id: i64,
     keep: Option<&str>,
     ending: &Ending<'_>,
-) -> Result<Vec<String>, DbError> {
-    db::write_transaction(conn, |conn| end_all_except_in(conn, user_id, keep, ending))
-        .map_err(DbError::from)
-}
-
-/// [`end_all_except`] inside a transaction the caller already holds.
-pub fn end_all_except_in(
-    conn: &mut Conn,
-    user_id: i64,
-    keep: Option<&str>,
-    ending: &Ending<'_>,
-) -> Result<Vec<String>, diesel::result::Error> {
+) -> Result<Vec<String>, DieselError> {
     let mut ended = Vec::new();
-    for session in db::sessions::open_for_user(conn, user_id)? {
-        if Some(session.public_id.as_str()) != keep && ending.apply(conn, &session)? {
+    for session in db::sessions::open_for_user(tx, user_id)? {
+        if Some(session.public_id.as_str()) != keep && ending.apply(tx, &session)? {
             ended.push(session.public_id);
         }
     }
     Ok(ended)
+}
+
+/// `user_id`'s alive sessions, most recently used first.
+pub fn alive_of_user(
+    conn: &mut db::Conn,
+    user_id: i64,
+    alive: Alive,
+) -> Result<Vec<SessionRow>, DbError> {
+    Ok(db::sessions::active_for_user(conn, user_id, alive)?)
 }
 
 /// A user ends one of their own sessions (from `/sessions` or the API).
@@ -262,13 +311,14 @@ pub async fn revoke_own(
     now: i64,
     client: ClientInfo,
 ) -> Result<bool, DbError> {
-    db.write(move |conn| {
+    db.write(move |tx| {
         end_one(
-            conn,
+            tx,
             user_id,
             &public_id,
             &Ending::revoked(now, &client, None),
         )
+        .map_err(DbError::from)
     })
     .await
 }
@@ -276,10 +326,10 @@ pub async fn revoke_own(
 /// What a logout with a refresh token did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum LogoutOutcome {
-    /// The session (by public id) is ended, or already was.
-    LoggedOut(String),
+    /// The session is ended, or already was.
+    LoggedOut,
     /// A used token came back after the grace: the session is revoked as stolen.
-    Reused(String),
+    Reused,
 }
 
 /// Ends the session a refresh token belongs to, as a logout. A used token is judged by the
@@ -287,46 +337,43 @@ pub enum LogoutOutcome {
 /// racing request) logs out; any other used token revokes the session as stolen. `None` for a
 /// token doorman never issued.
 pub fn end_by_refresh_token(
-    conn: &mut Conn,
+    tx: &mut Tx<'_>,
     now: i64,
     lifetimes: &Lifetimes,
     token: &str,
     client: &ClientInfo,
-) -> Result<Option<LogoutOutcome>, DbError> {
-    db::write_transaction(conn, |conn| {
-        let Some(row) = db::refresh_tokens::find_by_hash(conn, &token_hash(token))? else {
-            return Ok(None);
-        };
-        let Some(session) = db::sessions::find(conn, row.session_id)? else {
-            return Ok(None);
-        };
-        db::lock_session(conn, session.id)?;
-        let reused = match row.used_at {
-            Some(used_at) if session.ended_at.is_none() => {
-                super::refresh::racing_child(conn, &row, used_at, now, lifetimes)?.is_none()
-            }
-            _ => false,
-        };
-        let (reason, kind) = if reused {
-            (EndReason::RefreshTokenReuse, EventKind::RefreshTokenReuse)
-        } else {
-            (EndReason::Logout, EventKind::Logout)
-        };
-        if db::sessions::end(conn, session.id, now, reason.as_str())? {
-            events::record(
-                conn,
-                now,
-                kind,
-                Some(session.user_id),
-                Some(session.id),
-                client,
-            )?;
+) -> Result<Option<LogoutOutcome>, DieselError> {
+    let Some(row) = db::refresh_tokens::find_by_hash(tx, &token_hash(token))? else {
+        return Ok(None);
+    };
+    let Some(session) = db::sessions::find(tx, row.session_id)? else {
+        return Ok(None);
+    };
+    db::lock_session(tx, session.id)?;
+    let reused = match row.used_at {
+        Some(used_at) if session.ended_at.is_none() => {
+            super::refresh::racing_child(tx, &row, used_at, now, lifetimes)?.is_none()
         }
-        Ok::<_, diesel::result::Error>(Some(if reused {
-            LogoutOutcome::Reused(session.public_id)
-        } else {
-            LogoutOutcome::LoggedOut(session.public_id)
-        }))
-    })
-    .map_err(DbError::from)
+        _ => false,
+    };
+    let (reason, kind) = if reused {
+        (EndReason::RefreshTokenReuse, EventKind::RefreshTokenReuse)
+    } else {
+        (EndReason::Logout, EventKind::Logout)
+    };
+    if end(tx, &session, now, reason)? {
+        events::record(
+            tx,
+            now,
+            kind,
+            Some(session.user_id),
+            Some(session.id),
+            client,
+        )?;
+    }
+    Ok(Some(if reused {
+        LogoutOutcome::Reused
+    } else {
+        LogoutOutcome::LoggedOut
+    }))
 }

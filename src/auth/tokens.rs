@@ -33,6 +33,11 @@ pub struct AccessClaims {
 }
 
 impl AccessClaims {
+    /// Whether the token carries the admin role.
+    pub fn is_admin(&self) -> bool {
+        crate::accounts::Role::parse(&self.role) == Some(crate::accounts::Role::Admin)
+    }
+
     /// The user id in `sub`.
     pub fn user_id(&self) -> Option<i64> {
         self.sub.parse().ok()

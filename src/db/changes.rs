@@ -1,11 +1,9 @@
 //! Which users' security events changed, as far as this process knows, so caches of what a
 //! user's pages show can tell when they are stale without reading the database.
 //!
-//! [`Db::run`](super::Db::run) and [`Db::write`](super::Db::write) mark the users whose events
-//! their work wrote (noted per thread by [`super::events::insert`]); the poller marks users
-//! whose events other instances wrote.
+//! Every committed write marks the users whose events it wrote ([`super::Tx`]); the poller
+//! marks users whose events other instances wrote.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::RwLock;
 
@@ -65,27 +63,6 @@ impl UserChanges {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         crate::sync::read(&self.state)
     }
-}
-
-thread_local! {
-    static WRITTEN: RefCell<Vec<i64>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Runs `f`, then marks the users whose events it wrote on this thread.
-pub(super) fn tracked<T>(changes: &UserChanges, f: impl FnOnce() -> T) -> T {
-    take_noted();
-    let result = f();
-    changes.mark(&take_noted());
-    result
-}
-
-/// Notes that this thread wrote an event of `user`.
-pub(super) fn note(user: i64) {
-    WRITTEN.with(|w| w.borrow_mut().push(user));
-}
-
-fn take_noted() -> Vec<i64> {
-    WRITTEN.with(|w| std::mem::take(&mut *w.borrow_mut()))
 }
 
 #[cfg(test)]

@@ -32,9 +32,6 @@ pub struct NewEvent<'a> {
 }
 
 pub fn insert(conn: &mut Conn, event: &NewEvent<'_>) -> QueryResult<()> {
-    if let Some(user) = event.user_id {
-        super::changes::note(user);
-    }
     diesel::insert_into(security_events::table)
         .values(event)
         .execute(conn)
@@ -132,7 +129,7 @@ pub fn count(conn: &mut Conn) -> QueryResult<i64> {
     security_events::table.count().get_result(conn)
 }
 
-#[derive(QueryableByName)]
+#[derive(Debug, QueryableByName)]
 pub struct HourlyCount {
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub kind: String,
@@ -143,7 +140,11 @@ pub struct HourlyCount {
 }
 
 /// Counts of the given kinds per hour since `since` (hour 0 starts at `since`).
-pub fn hourly_counts(conn: &mut Conn, since: i64, kinds: &[&str]) -> QueryResult<Vec<HourlyCount>> {
+pub fn hourly_counts(
+    conn: &mut Conn,
+    since: i64,
+    kinds: &[crate::events::EventKind],
+) -> QueryResult<Vec<HourlyCount>> {
     use diesel::sql_types::{BigInt, Text};
     // Both SQLite and PostgreSQL divide integers by truncation.
     let mut counts = Vec::new();
@@ -155,7 +156,7 @@ pub fn hourly_counts(conn: &mut Conn, since: i64, kinds: &[&str]) -> QueryResult
                  GROUP BY kind, hour",
             )
             .bind::<BigInt, _>(since)
-            .bind::<Text, _>(*kind)
+            .bind::<Text, _>(kind.as_str())
             .load::<HourlyCount>(conn)?,
         );
     }

@@ -3,20 +3,23 @@
 //! One binary serves SQLite (the embedded default) and PostgreSQL (for several instances),
 //! chosen by the scheme of `database_url`. Queries are written once against [`Conn`]; the few
 //! places where the dialects differ match on its variant, each in one function here.
-//! The async side reaches the queries through [`Db::run`], on Tokio's blocking pool.
+//! The async side reaches the queries through [`Db::run`] (reads) and [`Db::write`] (one
+//! transaction each, whose effects are applied after it commits: [`Tx`]).
 //!
 //! Lookups by a unique key use `get_result`, not `first`: SQLite re-prepares a statement whose
 //! `LIMIT` is a bound parameter every time it runs, which cost more than the rest of a rotation.
 
-pub mod after_commit;
 pub mod changes;
 pub mod events;
 pub mod login_attempts;
 pub mod refresh_tokens;
 pub mod schema;
 pub mod sessions;
+mod tx;
 pub mod users;
 mod writer;
+
+pub use tx::{Changed, Tx};
 
 use std::fmt;
 use std::time::Duration;
@@ -178,8 +181,10 @@ impl ManageConnection for Manager {
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _: &mut Conn) -> bool {
-        false
+    /// A connection given back inside a transaction (its user panicked) is closed, never
+    /// handed to the next request half-way through someone else's writes.
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        std::thread::panicking() || Transactions::is_broken_transaction_manager(conn)
     }
 }
 
@@ -216,11 +221,13 @@ pub struct PoolSettings {
     pub timeout: Duration,
 }
 
+type Transactions = <Conn as Connection>::TransactionManager;
+
 /// The connection pool, kept in managed state.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<Manager>,
-    changes: std::sync::Arc<changes::UserChanges>,
+    after: tx::SharedAfterCommit,
     /// SQLite's writer thread; PostgreSQL writes through the pool.
     writer: Option<writer::Writer>,
 }
@@ -265,20 +272,16 @@ impl Db {
                 backend,
             })
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
-        let changes = std::sync::Arc::<changes::UserChanges>::default();
         let writer = match backend {
-            Backend::Sqlite => Some(writer::Writer::start(
-                Manager {
-                    url: url.to_owned(),
-                    backend,
-                },
-                changes.clone(),
-            )?),
+            Backend::Sqlite => Some(writer::Writer::start(Manager {
+                url: url.to_owned(),
+                backend,
+            })?),
             Backend::Postgresql => None,
         };
         let db = Db {
             pool,
-            changes,
+            after: tx::SharedAfterCommit::default(),
             writer,
         };
         let mut conn = db.conn()?;
@@ -298,11 +301,17 @@ impl Db {
 
     /// Whose security events changed, as far as this process knows.
     pub fn changes(&self) -> &changes::UserChanges {
-        &self.changes
+        self.after.changes()
     }
 
-    /// Runs `f` with a pooled connection on the blocking thread pool, then marks the users whose
-    /// events it wrote as changed.
+    /// Registers what the process does with every committed write's [`Changed`] besides
+    /// logging its events and marking its users (the in-memory revocation set). One listener
+    /// per database; false when one is registered already.
+    pub fn on_commit(&self, listener: impl Fn(&Changed) + Send + Sync + 'static) -> bool {
+        self.after.listen(Box::new(listener))
+    }
+
+    /// Runs read work `f` with a pooled connection on the blocking thread pool.
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut Conn) -> Result<T, E> + Send + 'static,
@@ -311,72 +320,107 @@ impl Db {
     {
         let db = self.clone();
         rocket::tokio::task::spawn_blocking(move || {
-            changes::tracked(&db.changes, || {
-                db.conn().map_err(E::from).and_then(|mut conn| f(&mut conn))
-            })
+            db.conn().map_err(E::from).and_then(|mut conn| f(&mut conn))
         })
         .await
-        .unwrap_or_else(|e| Err(DbError::Unavailable(format!("database task failed: {e}")).into()))
+        .unwrap_or_else(|e| Err(task_failed(&e).into()))
     }
 
-    /// Runs write work `f`: on SQLite's writer thread, on PostgreSQL like [`Db::run`]. Only for
-    /// quick work (no password hashing): the writer serves every write of the process in turn.
+    /// Runs write work `f` in one write transaction (committed when it returns `Ok`, rolled
+    /// back otherwise), then applies what it changed. On SQLite's writer thread, on PostgreSQL
+    /// on the blocking pool. Only for quick work (no password hashing): the writer serves every
+    /// write of the process in turn.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Conn) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
+        let after = self.after.clone();
         match &self.writer {
-            Some(writer) => writer.run(f).await,
-            None => self.run(f).await,
+            Some(writer) => writer
+                .run(move |conn| committed(conn?, &after, f))
+                .await
+                .map_err(E::from)?,
+            None => {
+                let db = self.clone();
+                rocket::tokio::task::spawn_blocking(move || committed(&mut *db.conn()?, &after, f))
+                    .await
+                    .unwrap_or_else(|e| Err(task_failed(&e).into()))
+            }
+        }
+    }
+
+    /// [`Db::write`] for callers outside the async runtime (the command line, tools, tests):
+    /// the same transaction and the same effects, waited for on this thread.
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let after = self.after.clone();
+        match &self.writer {
+            Some(writer) => writer
+                .run_blocking(move |conn| committed(conn?, &after, f))
+                .map_err(E::from)?,
+            None => committed(&mut *self.conn()?, &self.after, f),
         }
     }
 }
 
-/// Runs `f` in a write transaction. On SQLite it begins with `BEGIN IMMEDIATE`, taking the
-/// write lock before anything is read, so two read-then-write transactions never interleave and
-/// never fail to upgrade; on PostgreSQL rows are locked where the rules need it
-/// ([`lock_session`]).
-pub fn write_transaction<T, E, F>(conn: &mut Conn, f: F) -> Result<T, E>
-where
-    F: FnOnce(&mut Conn) -> Result<T, E>,
-    E: From<diesel::result::Error>,
-{
-    let opened = after_commit::open();
-    let result = transaction(conn, f);
-    opened.close(result.is_ok());
-    result
+fn task_failed(e: &rocket::tokio::task::JoinError) -> DbError {
+    DbError::Unavailable(format!("database task failed: {e}"))
 }
 
-fn transaction<T, E, F>(conn: &mut Conn, f: F) -> Result<T, E>
+/// Runs `f` in a transaction on `conn` and applies what it changed once it has committed.
+fn committed<T, E, F>(conn: &mut Conn, after: &tx::AfterCommit, f: F) -> Result<T, E>
 where
-    F: FnOnce(&mut Conn) -> Result<T, E>,
-    E: From<diesel::result::Error>,
+    F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    E: From<DbError>,
 {
-    let Conn::Sqlite(sqlite) = conn else {
-        return conn.transaction(f);
-    };
-    // Writers of this process that do not go through the writer thread queue here, in order,
-    // rather than in SQLite's busy handler, which sleeps in growing steps and leaves the CPU idle.
-    let _writer = crate::sync::lock(&SQLITE_WRITER);
-    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
-    // The end as in diesel's own `transaction` (whose manager delegates to the same SQLite one):
-    // a failed rollback after a failed body reports the body's error unless it says more.
-    type Transactions = <Conn as Connection>::TransactionManager;
-    match f(conn) {
+    let (value, changed) = transaction(conn, f)?;
+    after.apply(&changed);
+    Ok(value)
+}
+
+/// One write transaction. On SQLite it begins with `BEGIN IMMEDIATE`, taking the write lock
+/// before anything is read, so two read-then-write transactions never interleave and never fail
+/// to upgrade; on PostgreSQL rows are locked where the rules need it ([`lock_session`],
+/// [`lock_keys`]). The end as in diesel's own `transaction`: a failed rollback after a failed
+/// body reports the body's error unless it says more.
+fn transaction<T, E, F>(conn: &mut Conn, f: F) -> Result<(T, Changed), E>
+where
+    F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    E: From<DbError>,
+{
+    let failed = |e: diesel::result::Error| E::from(DbError::from(e));
+    match conn {
+        Conn::Sqlite(sqlite) => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+        }
+        Conn::Postgresql(_) => Transactions::begin_transaction(conn),
+    }
+    .map_err(failed)?;
+    let mut tx = Tx::new(conn);
+    let outcome = f(&mut tx);
+    let changed = tx.into_changed();
+    match outcome {
         Ok(value) => {
-            Transactions::commit_transaction(conn)?;
-            Ok(value)
+            Transactions::commit_transaction(conn).map_err(failed)?;
+            Ok((value, changed))
         }
         Err(error) => match Transactions::rollback_transaction(conn) {
             Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
-            Err(rollback) => Err(rollback.into()),
+            Err(rollback) => Err(failed(rollback)),
         },
     }
 }
 
-static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// One round trip to the database: whether it answers.
+pub fn ping(conn: &mut Conn) -> QueryResult<()> {
+    conn.batch_execute("SELECT 1")
+}
 
 /// Locks a session's row until the transaction ends, so rotations of one session serialize
 /// across instances (PostgreSQL; returns true). SQLite's write lock already covers it (false).

@@ -120,18 +120,61 @@ pub fn revoked_since(conn: &mut Conn, since: i64) -> QueryResult<Vec<RevocationR
         .load(conn)
 }
 
-/// A user's active sessions (not ended, not past either lifetime), most recently used first.
+/// The one rule for a session that is alive at `now`: not ended, before its maximum age
+/// (`expires_at`), and used within `refresh_ttl` (its live refresh token was issued at
+/// `last_used_at`). Rotation asks [`Alive::lapse`]; the listings filter with the same bounds in
+/// SQL ([`alive_at`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Alive {
+    pub now: i64,
+    pub refresh_ttl: i64,
+}
+
+/// Why a session is no longer alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lapse {
+    Ended,
+    /// Past `session_max_age`.
+    MaxAge,
+    /// Not used within `refresh_ttl`.
+    Inactive,
+}
+
+impl Alive {
+    pub fn lapse(&self, session: &SessionRow) -> Option<Lapse> {
+        if session.ended_at.is_some() {
+            Some(Lapse::Ended)
+        } else if self.now >= session.expires_at {
+            Some(Lapse::MaxAge)
+        } else if self.now >= session.last_used_at.saturating_add(self.refresh_ttl) {
+            Some(Lapse::Inactive)
+        } else {
+            None
+        }
+    }
+}
+
+/// [`Alive`] as a filter.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn alive_at(now: i64, used_after: i64) -> _ {
+    sessions::ended_at
+        .is_null()
+        .and(sessions::expires_at.gt(now))
+        .and(sessions::last_used_at.gt(used_after))
+}
+
+/// A user's alive sessions, most recently used first.
 pub fn active_for_user(
     conn: &mut Conn,
     user_id: i64,
-    now: i64,
-    refresh_ttl: i64,
+    alive: Alive,
 ) -> QueryResult<Vec<SessionRow>> {
     sessions::table
         .filter(sessions::user_id.eq(user_id))
-        .filter(sessions::ended_at.is_null())
-        .filter(sessions::expires_at.gt(now))
-        .filter(sessions::last_used_at.gt(now - refresh_ttl))
+        .filter(alive_at(
+            alive.now,
+            alive.now.saturating_sub(alive.refresh_ttl),
+        ))
         .order((sessions::last_used_at.desc(), sessions::id.desc()))
         .select(SessionRow::as_select())
         .load(conn)
@@ -148,18 +191,18 @@ pub fn ended_for_user(conn: &mut Conn, user_id: i64, limit: i64) -> QueryResult<
         .load(conn)
 }
 
-/// Active-session counts for these users.
+/// Alive-session counts for these users.
 pub fn count_active_by_user(
     conn: &mut Conn,
     user_ids: &[i64],
-    now: i64,
-    refresh_ttl: i64,
+    alive: Alive,
 ) -> QueryResult<Vec<(i64, i64)>> {
     sessions::table
         .filter(sessions::user_id.eq_any(user_ids))
-        .filter(sessions::ended_at.is_null())
-        .filter(sessions::expires_at.gt(now))
-        .filter(sessions::last_used_at.gt(now - refresh_ttl))
+        .filter(alive_at(
+            alive.now,
+            alive.now.saturating_sub(alive.refresh_ttl),
+        ))
         .group_by(sessions::user_id)
         .select((sessions::user_id, diesel::dsl::count_star()))
         .load(conn)

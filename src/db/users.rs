@@ -92,10 +92,10 @@ pub fn set_disabled(conn: &mut Conn, id: i64, disabled: bool) -> QueryResult<()>
         .map(drop)
 }
 
-/// Admins who can still sign in.
-pub fn count_active_admins(conn: &mut Conn) -> QueryResult<i64> {
+/// Users of `role` who can still sign in.
+pub fn count_active_with_role(conn: &mut Conn, role: &str) -> QueryResult<i64> {
     users::table
-        .filter(users::role.eq("admin"))
+        .filter(users::role.eq(role))
         .filter(users::disabled.eq(false))
         .count()
         .get_result(conn)

@@ -1,7 +1,7 @@
 //! SQLite's one writer as one thread. Write work queues in a channel and runs back to back on a
 //! connection of its own, instead of waking a pool thread per write to contend for the write
 //! lock; the connection's page cache stays warm because nobody else writes through the process.
-//! Each piece of work still runs its own transaction ([`super::write_transaction`]).
+//! Each piece of work still runs its own transaction ([`super::Db::write`]).
 //!
 //! WAL checkpoints (copying committed pages into the database file, with its fsync) run on a
 //! second thread every [`CHECKPOINT_EVERY`], without blocking writes (`PASSIVE`). Under constant
@@ -16,7 +16,6 @@ use diesel::connection::SimpleConnection;
 
 use diesel::r2d2::{CustomizeConnection, ManageConnection};
 
-use super::changes::{self, UserChanges};
 use super::{Conn, DbError, Manager, SqlitePragmas};
 
 type Job = Box<dyn FnOnce(Result<&mut Conn, DbError>) + Send>;
@@ -33,12 +32,11 @@ const WRITER_CHECKPOINT_PAGES: u32 = 32_000;
 #[derive(Clone)]
 pub(super) struct Writer {
     queue: mpsc::Sender<Job>,
-    changes: Arc<UserChanges>,
     _alive: Arc<()>,
 }
 
 impl Writer {
-    pub(super) fn start(manager: Manager, changes: Arc<UserChanges>) -> Result<Writer, DbError> {
+    pub(super) fn start(manager: Manager) -> Result<Writer, DbError> {
         let (queue, jobs) = mpsc::channel::<Job>();
         let alive = Arc::new(());
         let checkpointer = Manager {
@@ -52,32 +50,45 @@ impl Writer {
         })?;
         Ok(Writer {
             queue,
-            changes,
             _alive: alive,
         })
     }
 
-    /// Runs `f` on the writer thread and waits for its result without blocking an async worker.
-    pub(super) async fn run<T, E, F>(&self, f: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut Conn) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: From<DbError> + Send + 'static,
-    {
-        let (reply, answer) = rocket::tokio::sync::oneshot::channel();
-        let changes = self.changes.clone();
-        let job: Job = Box::new(move |conn| {
-            // Marked before the answer, so the caller's next read already sees the change.
-            let result = changes::tracked(&changes, || conn.map_err(E::from).and_then(f));
-            let _ = reply.send(result);
-        });
-        if self.queue.send(job).is_err() {
-            return Err(DbError::Unavailable("the writer thread has stopped".into()).into());
-        }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(DbError::Unavailable("the write was dropped".into()).into()))
+    /// Runs `work` on the writer thread and waits for its result without blocking an async
+    /// worker.
+    pub(super) async fn run<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(Result<&mut Conn, DbError>) -> R + Send + 'static,
+    ) -> Result<R, DbError> {
+        self.queue(work)?.await.map_err(|_| dropped())
     }
+
+    /// [`Writer::run`] for a caller outside the async runtime.
+    pub(super) fn run_blocking<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(Result<&mut Conn, DbError>) -> R + Send + 'static,
+    ) -> Result<R, DbError> {
+        self.queue(work)?.blocking_recv().map_err(|_| dropped())
+    }
+
+    fn queue<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(Result<&mut Conn, DbError>) -> R + Send + 'static,
+    ) -> Result<rocket::tokio::sync::oneshot::Receiver<R>, DbError> {
+        let (reply, answer) = rocket::tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = reply.send(work(conn));
+        });
+        self.queue
+            .send(job)
+            .map_err(|_| DbError::Unavailable("the writer thread has stopped".into()))?;
+        Ok(answer)
+    }
+}
+
+/// The job panicked (its connection is closed) or the writer stopped before running it.
+fn dropped() -> DbError {
+    DbError::Unavailable("the write was dropped".into())
 }
 
 fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> Result<(), DbError> {
@@ -159,18 +170,16 @@ mod tests {
             .expect("a runtime");
         runtime.block_on(async {
             let panicked = db
-                .write(|conn| -> Result<(), DbError> {
-                    conn.batch_execute("BEGIN IMMEDIATE")?;
+                .write(|tx| -> Result<(), DbError> {
+                    tx.batch_execute("UPDATE users SET id = id WHERE id = -1")?;
                     panic!("a bug in a write");
                 })
                 .await;
             assert!(matches!(panicked, Err(DbError::Unavailable(_))));
             let next = db
-                .write(|conn| {
-                    super::super::write_transaction(conn, |conn| {
-                        conn.batch_execute("UPDATE users SET id = id WHERE id = -1")
-                    })
-                    .map_err(DbError::from)
+                .write(|tx| {
+                    tx.batch_execute("UPDATE users SET id = id WHERE id = -1")
+                        .map_err(DbError::from)
                 })
                 .await;
             assert!(next.is_ok(), "the writer goes on: {next:?}");

@@ -22,7 +22,7 @@ use crate::auth::{SignedIn, Viewer};
 use crate::client::ClientInfo;
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Db, DbError};
 use crate::error::{AppError, RetryAfter};
 use crate::events::EventKind;
 use crate::routes::effects::Effects;
@@ -315,7 +315,7 @@ pub async fn logout(
     fx: Effects<'_>,
 ) -> Result<Redirect, AppError> {
     let (user_id, now, sid) = (user.user_id(), fx.now, user.sid().to_owned());
-    db.write(move |conn| {
+    db.write(move |tx| {
         let ending = Ending {
             now,
             reason: EndReason::Logout,
@@ -323,10 +323,9 @@ pub async fn logout(
             client: &client,
             detail: None,
         };
-        session::end_one(conn, user_id, &sid, &ending)
+        session::end_one(tx, user_id, &sid, &ending).map_err(DbError::from)
     })
     .await?;
-    fx.ended(vec![user.sid().to_owned()]);
     fx.signed_out();
     Ok(Redirect::to(uri!("/login")))
 }

@@ -9,13 +9,15 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::accounts::{Accounts, LoginError};
+use crate::admin;
 use crate::auth::bearer::{Bearer, BearerAdmin};
 use crate::auth::keys::ServerSecret;
-use crate::auth::refresh::{RefreshError, rotate};
+use crate::auth::refresh::{RefreshError, rotate_on};
 use crate::auth::session::{self, Lifetimes, LogoutOutcome};
 use crate::auth::tokens::TokenService;
 use crate::client::ClientInfo;
-use crate::db::{self, DbError, sessions::SessionRow};
+use crate::db::{self, DbError, sessions::SessionRow, users::UserRow};
+use crate::device::DeviceLabels;
 use crate::error::{ApiError, AppError};
 use crate::routes::effects::Effects;
 
@@ -82,10 +84,22 @@ fn rfc3339(seconds: i64) -> String {
         .unwrap_or_default()
 }
 
-fn session_json(row: &SessionRow, current_sid: &str) -> Value {
+/// A user as the API shows them (`/api/me`, `/api/admin/users`).
+fn user_json(user: &UserRow) -> Value {
+    json!({
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "disabled": user.disabled,
+        "created_at": rfc3339(user.created_at),
+        "last_login_at": user.last_login_at.map(rfc3339),
+    })
+}
+
+fn session_json(row: &SessionRow, current_sid: &str, labels: &DeviceLabels) -> Value {
     json!({
         "sid": row.public_id,
-        "device": crate::device::label(&row.last_user_agent),
+        "device": labels.label(&row.last_user_agent),
         "ip": row.last_ip,
         "created_at": rfc3339(row.created_at),
         "last_seen_at": rfc3339(row.last_used_at),
@@ -174,10 +188,7 @@ pub async fn refresh(
 ) -> ApiResult<Json<Value>> {
     let (now, lifetimes, presented) = (fx.now, accounts.lifetimes, body.0.refresh_token);
     let secret = secret.inner().clone();
-    let outcome = accounts
-        .db
-        .write(move |conn| rotate(conn, now, &lifetimes, &secret, &presented, &client))
-        .await;
+    let outcome = rotate_on(accounts.db, now, lifetimes, secret, presented, client).await;
     match outcome {
         Ok(rotated) => {
             let pair = Pair {
@@ -191,10 +202,7 @@ pub async fn refresh(
                 now,
             )))
         }
-        Err(RefreshError::Reused { sid }) => {
-            fx.ended(vec![sid]);
-            Err(reuse_detected())
-        }
+        Err(RefreshError::Reused) => Err(reuse_detected()),
         Err(RefreshError::Unknown) => Err(ApiError::unauthorized(
             "invalid_token",
             "The refresh token is not valid.",
@@ -221,19 +229,14 @@ pub async fn logout(
     let (now, lifetimes, presented) = (fx.now, accounts.lifetimes, body.0.refresh_token);
     let ended = accounts
         .db
-        .write(move |conn| {
-            session::end_by_refresh_token(conn, now, &lifetimes, &presented, &client)
+        .write(move |tx| {
+            session::end_by_refresh_token(tx, now, &lifetimes, &presented, &client)
+                .map_err(DbError::from)
         })
         .await?;
     match ended {
-        Some(LogoutOutcome::LoggedOut(sid)) => {
-            fx.ended(vec![sid]);
-            Ok(Status::NoContent)
-        }
-        Some(LogoutOutcome::Reused(sid)) => {
-            fx.ended(vec![sid]);
-            Err(reuse_detected())
-        }
+        Some(LogoutOutcome::LoggedOut) => Ok(Status::NoContent),
+        Some(LogoutOutcome::Reused) => Err(reuse_detected()),
         None => Err(ApiError::unauthorized(
             "invalid_token",
             "The refresh token is not valid.",
@@ -249,7 +252,11 @@ fn reuse_detected() -> ApiError {
 }
 
 #[get("/me")]
-pub async fn me(caller: Bearer, accounts: Accounts<'_>) -> ApiResult<Json<Value>> {
+pub async fn me(
+    caller: Bearer,
+    accounts: Accounts<'_>,
+    labels: &State<DeviceLabels>,
+) -> ApiResult<Json<Value>> {
     let (user_id, sid) = (caller.user_id(), caller.sid().to_owned());
     let (user, session) = accounts
         .db
@@ -268,33 +275,26 @@ pub async fn me(caller: Bearer, accounts: Accounts<'_>) -> ApiResult<Json<Value>
             "This session has ended.",
         ));
     };
-    let mut session = session_json(&session, caller.sid());
+    let mut session = session_json(&session, caller.sid(), labels);
     if let Value::Object(map) = &mut session {
         map.remove("current");
     }
-    Ok(Json(json!({
-        "user": {
-            "id": user.id,
-            "username": user.username,
-            "role": user.role,
-            "created_at": rfc3339(user.created_at),
-        },
-        "session": session,
-    })))
+    Ok(Json(
+        json!({ "user": user_json(&user), "session": session }),
+    ))
 }
 
 #[get("/sessions")]
 pub async fn sessions(
     caller: Bearer,
     accounts: Accounts<'_>,
+    labels: &State<DeviceLabels>,
     fx: Effects<'_>,
 ) -> ApiResult<Json<Value>> {
-    let (user_id, now, refresh_ttl) = (caller.user_id(), fx.now, accounts.lifetimes.refresh_ttl);
+    let (user_id, alive) = (caller.user_id(), accounts.lifetimes.alive(fx.now));
     let rows = accounts
         .db
-        .run(move |conn| {
-            db::sessions::active_for_user(conn, user_id, now, refresh_ttl).map_err(DbError::from)
-        })
+        .run(move |conn| session::alive_of_user(conn, user_id, alive))
         .await?;
     if !rows.iter().any(|s| s.public_id == caller.sid()) {
         return Err(ApiError::unauthorized(
@@ -302,7 +302,10 @@ pub async fn sessions(
             "This session has ended.",
         ));
     }
-    let sessions: Vec<Value> = rows.iter().map(|s| session_json(s, caller.sid())).collect();
+    let sessions: Vec<Value> = rows
+        .iter()
+        .map(|s| session_json(s, caller.sid(), labels))
+        .collect();
     Ok(Json(json!({ "sessions": sessions })))
 }
 
@@ -329,7 +332,6 @@ pub async fn end_session(
             "No such session of yours.",
         ));
     }
-    fx.ended(vec![sid.to_owned()]);
     Ok(Status::NoContent)
 }
 
@@ -339,28 +341,17 @@ pub async fn admin_users(
     accounts: Accounts<'_>,
     fx: Effects<'_>,
 ) -> ApiResult<Json<Value>> {
-    let (now, refresh_ttl) = (fx.now, accounts.lifetimes.refresh_ttl);
-    let (users, counts) = accounts
+    let alive = accounts.lifetimes.alive(fx.now);
+    let summaries = accounts
         .db
-        .run(move |conn| {
-            let users = db::users::all(conn)?;
-            let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
-            let counts = db::sessions::count_active_by_user(conn, &ids, now, refresh_ttl)?;
-            Ok::<_, DbError>((users, counts))
-        })
+        .run(move |conn| admin::all_users(conn, alive))
         .await?;
-    let users: Vec<Value> = users
+    let users: Vec<Value> = summaries
         .iter()
-        .map(|u| {
-            json!({
-                "id": u.id,
-                "username": u.username,
-                "role": u.role,
-                "disabled": u.disabled,
-                "created_at": rfc3339(u.created_at),
-                "last_login_at": u.last_login_at.map(rfc3339),
-                "active_sessions": counts.iter().find(|(id, _)| *id == u.id).map_or(0, |c| c.1),
-            })
+        .map(|s| {
+            let mut user = user_json(&s.user);
+            user["active_sessions"] = s.active_sessions.into();
+            user
         })
         .collect();
     Ok(Json(json!({ "users": users })))

@@ -1,18 +1,14 @@
 //! Liveness for load balancers: 200 when the database answers, 503 when it does not.
 
-use diesel::RunQueryDsl;
-use diesel::sql_query;
 use rocket::http::Status;
 use rocket::serde::json::{Json, Value, json};
 use rocket::{State, get};
 
-use crate::db::{Db, DbError};
+use crate::db::{self, Db, DbError};
 
 #[get("/healthz")]
 pub async fn healthz(db: &State<Db>) -> (Status, Json<Value>) {
-    let answer = db
-        .run(|conn| sql_query("SELECT 1").execute(conn).map_err(DbError::from))
-        .await;
+    let answer = db.run(|conn| db::ping(conn).map_err(DbError::from)).await;
     match answer {
         Ok(_) => (Status::Ok, Json(json!({ "status": "ok" }))),
         Err(e) => {

@@ -145,8 +145,7 @@ pub async fn change_password(
         .await;
     let invalid = |message: String| (Status::UnprocessableEntity, None, message);
     let (status, retry_after, message) = match outcome {
-        Ok(ended) => {
-            fx.ended(ended);
+        Ok(()) => {
             fx.notice(Notice::PasswordChanged);
             return Ok(Either::Left(Redirect::to(uri!("/profile"))));
         }

@@ -10,7 +10,8 @@ use crate::auth::cookies::Notice;
 use crate::auth::csrf::Checked;
 use crate::auth::session::{self, Ending, Lifetimes};
 use crate::client::ClientInfo;
-use crate::db::{self, Db, DbError};
+use crate::db::{Db, DbError};
+use crate::device::DeviceLabels;
 use crate::error::AppError;
 use crate::routes::account::ButtonForm;
 use crate::routes::effects::Effects;
@@ -22,20 +23,19 @@ pub async fn list(
     page: Page,
     db: &State<Db>,
     lifetimes: &State<Lifetimes>,
+    labels: &State<DeviceLabels>,
     fx: Effects<'_>,
 ) -> Result<Template, AppError> {
-    let (user_id, now, refresh_ttl) = (user.user_id(), fx.now, lifetimes.refresh_ttl);
+    let (user_id, alive) = (user.user_id(), lifetimes.alive(fx.now));
     let rows = db
-        .run(move |conn| {
-            db::sessions::active_for_user(conn, user_id, now, refresh_ttl).map_err(DbError::from)
-        })
+        .run(move |conn| session::alive_of_user(conn, user_id, alive))
         .await?;
     if !rows.iter().any(|s| s.public_id == user.sid()) {
         return Err(AppError::SessionEnded);
     }
     let sessions: Vec<_> = rows
         .iter()
-        .map(|s| views::session(s, Some(user.sid())))
+        .map(|s| views::session(s, Some(user.sid()), labels))
         .collect();
     Ok(page.render("sessions", json!({ "sessions": sessions })))
 }
@@ -53,7 +53,6 @@ pub async fn revoke(
     if !ended {
         return Err(AppError::NotFound);
     }
-    fx.ended(vec![sid.to_owned()]);
     if sid == user.sid() {
         fx.signed_out();
         return Ok(Redirect::to(uri!("/login")));
@@ -71,13 +70,11 @@ pub async fn revoke_others(
     fx: Effects<'_>,
 ) -> Result<Redirect, AppError> {
     let (user_id, now, keep) = (user.user_id(), fx.now, user.sid().to_owned());
-    let ended = db
-        .write(move |conn| {
-            let ending = Ending::revoked(now, &client, Some("signed out everywhere else"));
-            session::end_all_except(conn, user_id, Some(&keep), &ending)
-        })
-        .await?;
-    fx.ended(ended);
+    db.write(move |tx| {
+        let ending = Ending::revoked(now, &client, Some("signed out everywhere else"));
+        session::end_all_except(tx, user_id, Some(&keep), &ending).map_err(DbError::from)
+    })
+    .await?;
     fx.notice(Notice::OtherSessionsEnded);
     Ok(Redirect::to(uri!("/sessions")))
 }

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::db::events::HourlyCount;
+use crate::events::EventKind;
 
 pub const HOURS: usize = 24;
 const WIDTH: f64 = 720.0;
@@ -16,11 +17,19 @@ const RIGHT: f64 = 24.0;
 
 /// The kinds drawn, with their legend names and colours (distinguishable in grey scale too:
 /// each line also has its own dash pattern).
-pub const SERIES: [(&str, &str, &str, &str); 3] = [
-    ("login_succeeded", "Sign-ins", "#2453c7", ""),
-    ("login_failed", "Failed sign-ins", "#c46a00", "6 3"),
-    ("refresh_token_reuse", "Reuse detections", "#b3261e", "2 3"),
+const SERIES: [(EventKind, &str, &str, &str); 3] = [
+    (EventKind::LoginSucceeded, "Sign-ins", "#2453c7", ""),
+    (EventKind::LoginFailed, "Failed sign-ins", "#c46a00", "6 3"),
+    (
+        EventKind::RefreshTokenReuse,
+        "Reuse detections",
+        "#b3261e",
+        "2 3",
+    ),
 ];
+
+/// The kinds the chart draws, for the query that counts them.
+pub const KINDS: [EventKind; 3] = [SERIES[0].0, SERIES[1].0, SERIES[2].0];
 
 #[derive(Debug, Serialize)]
 pub struct Series {
@@ -53,7 +62,7 @@ pub fn hourly(counts: &[HourlyCount], since: i64) -> Chart {
     let mut table = [[0i64; HOURS]; 3];
     for count in counts {
         let (Some(row), Ok(hour)) = (
-            SERIES.iter().position(|s| s.0 == count.kind),
+            SERIES.iter().position(|s| s.0.as_str() == count.kind),
             usize::try_from(count.hour),
         ) else {
             continue;

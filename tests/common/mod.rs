@@ -20,6 +20,16 @@ use rocket::{Build, Rocket};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+/// Runs `f` in one write transaction of `db`, as the app does (its effects applied after the
+/// commit), and expects it to succeed.
+pub fn write<T: Send + 'static>(
+    db: &Db,
+    f: impl FnOnce(&mut doorman::db::Tx<'_>) -> QueryResult<T> + Send + 'static,
+) -> T {
+    db.write_blocking(move |tx| f(tx).map_err(doorman::db::DbError::from))
+        .expect("the write commits")
+}
+
 pub const PASSWORD: &str = "correct horse battery";
 pub const ACCESS_TTL: i64 = 60;
 pub const REFRESH_TTL: i64 = 3600;
