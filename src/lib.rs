@@ -3,25 +3,18 @@
 //! [`rocket`] builds the app from its configuration; tests call [`build`] with their own figment
 //! and clock.
 
-pub mod accounts;
-pub mod admin;
 pub mod auth;
 pub mod cli;
-pub mod client;
 pub mod clock;
 pub mod config;
+pub mod core;
 pub mod crypto;
 pub mod db;
-pub mod device;
-pub mod error;
-pub mod events;
 mod fsutil;
-pub mod keygen;
-pub mod profile;
+pub mod http;
 pub mod routes;
+mod start_error;
 pub mod sync;
-pub mod views;
-pub mod web;
 
 use std::sync::Arc;
 
@@ -30,18 +23,19 @@ use rocket::figment::Figment;
 use rocket::fs::{FileServer, relative};
 use rocket::{Build, Rocket};
 
-use crate::auth::cookies::CookiePolicy;
-use crate::auth::fairing::SilentRefresh;
 use crate::auth::keys::{ServerSecret, SigningKeys};
-use crate::auth::passwords::PasswordHasher;
 use crate::auth::revocation::Revocations;
-use crate::auth::session::Lifetimes;
-use crate::auth::throttle::ThrottlePolicy;
 use crate::auth::tokens::TokenService;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::core::passwords::PasswordHasher;
+use crate::core::sessions::Lifetimes;
+use crate::core::throttle::ThrottlePolicy;
 use crate::db::Db;
-use crate::device::DeviceLabels;
+use crate::http::cookies::CookiePolicy;
+use crate::http::device_labels::DeviceLabels;
+use crate::http::silent_refresh::SilentRefresh;
+pub use crate::start_error::StartError;
 
 /// The app as `doorman serve` runs it: `Rocket.toml` and `DOORMAN_*` settings, the system clock.
 pub fn rocket() -> Rocket<Build> {
@@ -65,7 +59,7 @@ pub fn build(figment: Figment, clock: SharedClock) -> Rocket<Build> {
             let figment = rocket.figment().clone();
             let started = rocket::tokio::task::spawn_blocking(move || start(&figment, clock))
                 .await
-                .unwrap_or_else(|e| Err(format!("start-up failed: {e}")));
+                .unwrap_or_else(|e| Err(StartError::Task(e.to_string())));
             match started {
                 Ok(state) => Ok(state.manage(rocket)),
                 Err(why) => {
@@ -75,17 +69,22 @@ pub fn build(figment: Figment, clock: SharedClock) -> Rocket<Build> {
                 }
             }
         }))
-        .attach(web::templates::fairing())
-        .attach(web::headers::shield())
-        .attach(web::headers::SecurityHeaders)
-        .attach(web::observe::Observe::new())
+        .attach(http::templates::fairing())
+        .attach(http::headers::shield())
+        .attach(http::headers::SecurityHeaders)
+        .attach(http::observe::Observe::new())
         .attach(SilentRefresh)
         .attach(auth::revocation::poller())
-        .mount("/", routes::html())
-        .mount("/api", routes::api::routes())
+        .attach(routes::pages::stage())
+        .attach(routes::account::stage())
+        .attach(routes::sessions::stage())
+        .attach(routes::admin::stage())
+        .attach(routes::api::stage())
+        .attach(routes::health::stage())
+        .attach(routes::jwks::stage())
+        .attach(routes::metrics::stage())
+        .attach(routes::catchers::stage())
         .mount("/static", FileServer::from(relative!("static")))
-        .register("/", routes::catchers::html())
-        .register("/api", routes::catchers::api())
 }
 
 /// Everything an instance keeps in managed state.
@@ -106,10 +105,10 @@ impl AppState {
             .manage(Lifetimes::from(&self.config))
             .manage(CookiePolicy::from(&self.config))
             .manage(ThrottlePolicy::from(&self.config))
-            .manage(web::observe::Metrics::default())
-            .manage(profile::ProfileCache::new(self.labels.clone()))
+            .manage(http::observe::Metrics::default())
+            .manage(http::profile_cache::ProfileCache::new(self.labels.clone()))
             .manage(self.labels)
-            .manage(views::FixedPages::default())
+            .manage(http::page::FixedPages::default())
             .manage(self.revocations)
             .manage(self.secret)
             .manage(self.db)
@@ -122,34 +121,32 @@ impl AppState {
 
 /// Reads the settings, opens and migrates the database, loads the keys and creates the first
 /// admin. Any failure stops the start with a message.
-fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, String> {
-    let config = Config::from_figment(figment).map_err(|e| e.to_string())?;
+fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, StartError> {
+    let config = Config::from_figment(figment)?;
     let pool = db::PoolSettings {
         size: config.database_pool_size,
         timeout: std::time::Duration::from_secs(config.database_timeout.0),
     };
-    let db = Db::open_with(&config.database_url, pool).map_err(|e| e.to_string())?;
-    let keys = SigningKeys::load(&config).map_err(|e| format!("configuration error: {e}"))?;
-    let secret = ServerSecret::load(&config).map_err(|e| format!("configuration error: {e}"))?;
+    let db = Db::open_with(&config.database_url, pool)?;
+    let keys = SigningKeys::load(&config)?;
+    let secret = ServerSecret::load(&config)?;
     let admin_password = config
         .admin_password
         .as_ref()
         .map(|p| p.expose().to_owned());
-    let mut conn = db.conn().map_err(|e| e.to_string())?;
+    let mut conn = db.conn()?;
     let generated =
-        accounts::ensure_admin(&mut conn, clock.now(), config.bcrypt_cost, admin_password)?;
+        core::users::ensure_admin(&mut conn, clock.now(), config.bcrypt_cost, admin_password)?;
     if let Some(password) = generated {
         // Printed once, whatever the log level: there is no other way to learn it.
         println!("doorman: created user `admin` with password: {password}");
     }
-    events::prune(&mut conn, clock.now(), config.events_retention.as_i64())
-        .map_err(|e| e.to_string())?;
+    core::events::prune(&mut conn, clock.now(), config.events_retention.as_i64())?;
     let revocations = Revocations::default();
     let (known, at) = (revocations.clone(), clock.clone());
     db.on_commit(move |changed| known.learn(changed, at.now()));
     let (now, access_ttl) = (clock.now(), config.access_ttl.as_i64());
-    let changes =
-        auth::revocation::load_changes(&mut conn, now, access_ttl).map_err(|e| e.to_string())?;
+    let changes = auth::revocation::load_changes(&mut conn, now, access_ttl)?;
     revocations.apply(changes, now, access_ttl);
     let hasher = PasswordHasher::new(config.bcrypt_cost);
     let tokens = TokenService::new(keys, config.issuer.clone(), config.audience.clone());

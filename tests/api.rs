@@ -6,8 +6,8 @@
 mod common;
 
 use common::*;
-use doorman::accounts::Role;
 use doorman::config::JwtAlgorithm;
+use doorman::core::users::Role;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rocket::http::{ContentType, Header as HttpHeader, Method, Status};
@@ -114,7 +114,7 @@ fn app_with(algorithm: JwtAlgorithm, extra: Value) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = json!({ "jwt_algorithm": algorithm });
     if algorithm != JwtAlgorithm::HS256 {
-        let key = doorman::keygen::generate(algorithm, &dir.path().join("keys")).unwrap();
+        let key = doorman::cli::keygen::generate(algorithm, &dir.path().join("keys")).unwrap();
         settings["jwt_key_file"] = json!(key.private);
     }
     if let (Value::Object(base), Value::Object(more)) = (&mut settings, extra) {
@@ -448,8 +448,8 @@ fn a_separate_service_verifies_tokens_with_the_jwks_alone() {
 #[test]
 fn keys_rotate_without_signing_anyone_out() {
     let dir = tempfile::tempdir().unwrap();
-    let old = doorman::keygen::generate(JwtAlgorithm::ES256, dir.path()).unwrap();
-    let new = doorman::keygen::generate(JwtAlgorithm::ES256, dir.path()).unwrap();
+    let old = doorman::cli::keygen::generate(JwtAlgorithm::ES256, dir.path()).unwrap();
+    let new = doorman::cli::keygen::generate(JwtAlgorithm::ES256, dir.path()).unwrap();
     let app = TestApp::with(json!({ "jwt_algorithm": "ES256", "jwt_key_file": old.private }));
     app.create_user("alice", Role::User);
     let (access, refresh) = login(&app, "alice");
@@ -505,8 +505,8 @@ fn keys_rotate_without_signing_anyone_out() {
 #[test]
 fn browser_cookies_signed_by_a_retired_key_are_refreshed_silently() {
     let dir = tempfile::tempdir().unwrap();
-    let old = doorman::keygen::generate(JwtAlgorithm::EdDSA, dir.path()).unwrap();
-    let new = doorman::keygen::generate(JwtAlgorithm::EdDSA, dir.path()).unwrap();
+    let old = doorman::cli::keygen::generate(JwtAlgorithm::EdDSA, dir.path()).unwrap();
+    let new = doorman::cli::keygen::generate(JwtAlgorithm::EdDSA, dir.path()).unwrap();
     let app = TestApp::with(json!({ "jwt_algorithm": "EdDSA", "jwt_key_file": old.private }));
     app.create_user("alice", Role::User);
     let cookies = {
@@ -554,7 +554,7 @@ fn forged_bearer_tokens_are_refused() {
     };
 
     let scratch = tempfile::tempdir().unwrap();
-    let attacker = doorman::keygen::generate(JwtAlgorithm::RS256, scratch.path()).unwrap();
+    let attacker = doorman::cli::keygen::generate(JwtAlgorithm::RS256, scratch.path()).unwrap();
     let attacker_key =
         EncodingKey::from_rsa_pem(&std::fs::read(&attacker.private).unwrap()).unwrap();
     let attacker_jwk =
@@ -724,7 +724,7 @@ fn forged_bearer_tokens_are_refused() {
         Status::Unauthorized,
         "invalid_token",
     );
-    let es_key = doorman::keygen::generate(JwtAlgorithm::ES256, scratch.path()).unwrap();
+    let es_key = doorman::cli::keygen::generate(JwtAlgorithm::ES256, scratch.path()).unwrap();
     let mut es_header = Header::new(Algorithm::ES256);
     es_header.typ = Some("at+jwt".into());
     es_header.kid = Some(hs_kid);

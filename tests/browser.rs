@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use doorman::accounts::Role;
+use doorman::core::users::Role;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
@@ -211,12 +211,12 @@ fn a_person_signs_in_stays_in_and_revokes_another_browser() {
     let clock = doorman::clock::ManualClock::starting_now();
     let server = http::Server::start(app(&dir, json!({}), &clock));
     {
-        let hash = doorman::auth::passwords::hash_blocking(PASSWORD, 4).unwrap();
+        let hash = doorman::core::passwords::hash_blocking(PASSWORD, 4).unwrap();
         let db = &server.db;
         let mut conn = db.conn().unwrap();
         let now = clock.now_secs();
-        doorman::accounts::create_user(&mut conn, now, "alice", &hash, Role::User).unwrap();
-        doorman::accounts::create_user(&mut conn, now, "root", &hash, Role::Admin).unwrap();
+        doorman::core::users::create_user(&mut conn, now, "alice", &hash, Role::User).unwrap();
+        doorman::core::users::create_user(&mut conn, now, "root", &hash, Role::Admin).unwrap();
     }
     let driver = Driver::start();
     let profiles = tempfile::tempdir().unwrap();

@@ -77,7 +77,7 @@ fn users_are_managed_from_the_command_line() {
             .contains("(user)")
     );
     let hash = cli.password_hash("alice");
-    assert!(doorman::auth::passwords::verify_blocking(
+    assert!(doorman::core::passwords::verify_blocking(
         "correct horse battery",
         &hash
     ));
@@ -93,7 +93,7 @@ fn users_are_managed_from_the_command_line() {
             .contains("changed the password")
     );
     let hash = cli.password_hash("alice");
-    assert!(doorman::auth::passwords::verify_blocking(
+    assert!(doorman::core::passwords::verify_blocking(
         "a different passphrase",
         &hash
     ));

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use diesel::prelude::*;
-use doorman::accounts::Role;
+use doorman::core::users::Role;
 use doorman::db::schema;
 use rocket::http::{ContentType, Header, Status};
 use serde_json::{Value, json};

@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use common::*;
-use doorman::accounts::Role;
+use doorman::core::users::Role;
 use serde_json::json;
 
 #[test]
@@ -19,9 +19,9 @@ fn sixteen_racing_refreshes_share_one_successor() {
     let settings = json!({ "workers": 4 });
     let server = http::Server::start(app(&dir, settings, &clock));
     {
-        let hash = doorman::auth::passwords::hash_blocking(PASSWORD, 4).unwrap();
+        let hash = doorman::core::passwords::hash_blocking(PASSWORD, 4).unwrap();
         let db = &server.db;
-        doorman::accounts::create_user(
+        doorman::core::users::create_user(
             &mut db.conn().unwrap(),
             clock.now_secs(),
             "alice",
@@ -78,7 +78,7 @@ fn sixteen_racing_refreshes_share_one_successor() {
     let mut conn = db.conn().unwrap();
     let session = doorman::db::refresh_tokens::find_by_hash(
         &mut conn,
-        &doorman::auth::session::token_hash(&successor),
+        &doorman::core::sessions::token_hash(&successor),
     )
     .unwrap()
     .unwrap()

@@ -10,10 +10,10 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use common::*;
-use doorman::accounts::Role;
-use doorman::admin::{self, Actor, AdminError};
-use doorman::client::ClientInfo;
+use doorman::core::admin::{self, Actor, AdminError};
+use doorman::core::users::Role;
 use doorman::db::Db;
+use doorman::http::client_info::ClientInfo;
 use serde_json::{Value, json};
 
 const WRONG: &str = "not the password at all";
@@ -44,9 +44,9 @@ impl Cluster {
     }
 
     fn create_user(&self, name: &str, role: Role) -> i64 {
-        let hash = doorman::auth::passwords::hash_blocking(PASSWORD, COST).unwrap();
+        let hash = doorman::core::passwords::hash_blocking(PASSWORD, COST).unwrap();
         let db = &self.servers[0].db;
-        doorman::accounts::create_user(
+        doorman::core::users::create_user(
             &mut db.conn().unwrap(),
             self.clock.now_secs(),
             name,
@@ -198,9 +198,14 @@ fn two_admins_disabling_each_other_at_once_leave_an_admin() {
     let now = 1_800_000_000;
     let mut ids = Vec::new();
     for name in ["ann", "bea"] {
-        let user =
-            doorman::accounts::create_user(&mut one.conn().unwrap(), now, name, "x", Role::Admin)
-                .unwrap();
+        let user = doorman::core::users::create_user(
+            &mut one.conn().unwrap(),
+            now,
+            name,
+            "x",
+            Role::Admin,
+        )
+        .unwrap();
         ids.push(user.id);
     }
     let actor = || Actor {

@@ -7,7 +7,7 @@ mod common;
 
 use common::process::Instance;
 use common::*;
-use doorman::accounts::Role;
+use doorman::core::users::Role;
 use rocket::http::Status;
 use serde_json::{Value, json};
 

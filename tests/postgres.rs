@@ -15,7 +15,7 @@ use common::*;
 
 fn live_tokens(db: &doorman::db::Db, refresh_token: &str) -> i64 {
     let mut conn = db.conn().unwrap();
-    let hash = doorman::auth::session::token_hash(refresh_token);
+    let hash = doorman::core::sessions::token_hash(refresh_token);
     let session = doorman::db::refresh_tokens::find_by_hash(&mut conn, &hash)
         .unwrap()
         .unwrap()

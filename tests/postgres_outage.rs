@@ -58,14 +58,14 @@ fn requests_answer_503_while_the_database_is_down_and_recover() {
     let clock = doorman::clock::ManualClock::starting_now();
     let server = http::Server::start(app(&dir, json!({ "database_timeout": 2 }), &clock));
     {
-        let hash = doorman::auth::passwords::hash_blocking(PASSWORD, 4).unwrap();
+        let hash = doorman::core::passwords::hash_blocking(PASSWORD, 4).unwrap();
         let mut conn = server.db.conn().unwrap();
-        doorman::accounts::create_user(
+        doorman::core::users::create_user(
             &mut conn,
             clock.now_secs(),
             "alice",
             &hash,
-            doorman::accounts::Role::User,
+            doorman::core::users::Role::User,
         )
         .unwrap();
     }

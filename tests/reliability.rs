@@ -105,7 +105,7 @@ fn sessions_survive_repeated_crashes_mid_rotation() {
         0
     );
     for (token, _) in &finals {
-        let hash = doorman::auth::session::token_hash(token);
+        let hash = doorman::core::sessions::token_hash(token);
         let row = doorman::db::refresh_tokens::find_by_hash(&mut conn, &hash)
             .unwrap()
             .unwrap();
@@ -193,24 +193,24 @@ fn write_contention_never_surfaces_as_an_error() {
         )
     };
     {
-        let hash = doorman::auth::passwords::hash_blocking(PASSWORD, 4).unwrap();
+        let hash = doorman::core::passwords::hash_blocking(PASSWORD, 4).unwrap();
         let mut conn = server.db.conn().unwrap();
         for i in 0..8 {
-            doorman::accounts::create_user(
+            doorman::core::users::create_user(
                 &mut conn,
                 clock.now_secs(),
                 &format!("user{i}"),
                 &hash,
-                doorman::accounts::Role::User,
+                doorman::core::users::Role::User,
             )
             .unwrap();
         }
-        doorman::accounts::create_user(
+        doorman::core::users::create_user(
             &mut conn,
             clock.now_secs(),
             "root",
             &hash,
-            doorman::accounts::Role::Admin,
+            doorman::core::users::Role::Admin,
         )
         .unwrap();
     }

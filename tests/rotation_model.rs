@@ -5,13 +5,13 @@
 
 mod common;
 
-use doorman::accounts::{self, Role};
 use doorman::auth::keys::ServerSecret;
-use doorman::auth::refresh::{self, RefreshError};
-use doorman::auth::session::{self, EndReason, Ending, Lifetimes};
-use doorman::client::ClientInfo;
+use doorman::core::events::EventKind;
+use doorman::core::rotation::{self as refresh, RefreshError};
+use doorman::core::sessions::{self as session, EndReason, Ending, Lifetimes};
+use doorman::core::users::{self, Role};
 use doorman::db::{self, Db, DbError};
-use doorman::events::EventKind;
+use doorman::http::client_info::ClientInfo;
 use proptest::prelude::*;
 
 const LIFETIMES: Lifetimes = Lifetimes {
@@ -123,7 +123,7 @@ fn client() -> ClientInfo {
 
 fn run(db: &Db, ops: &[Op]) {
     let (user, started) = common::write(db, |tx| {
-        let user = accounts::create_user(tx, T0, "alice", "not-a-hash", Role::User)?;
+        let user = users::create_user(tx, T0, "alice", "not-a-hash", Role::User)?;
         let started = session::start(tx, T0, &LIFETIMES, &user, false, &client())?;
         Ok((user, started))
     });

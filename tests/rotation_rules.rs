@@ -5,12 +5,12 @@
 mod common;
 
 use diesel::RunQueryDsl;
-use doorman::accounts::{self, Role};
 use doorman::auth::keys::ServerSecret;
-use doorman::auth::refresh::{self, RefreshError};
-use doorman::auth::session::{self, Lifetimes};
-use doorman::client::ClientInfo;
+use doorman::core::rotation::{self as refresh, RefreshError};
+use doorman::core::sessions::{self as session, Lifetimes};
+use doorman::core::users::{self, Role};
 use doorman::db::{self, Conn, Db, DbError};
+use doorman::http::client_info::ClientInfo;
 
 const LIFETIMES: Lifetimes = Lifetimes {
     access_ttl: 60,
@@ -35,7 +35,7 @@ fn setup() -> (tempfile::TempDir, Db, session::Started) {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&common::backend::database_url(dir.path())).unwrap();
     let started = common::write(&db, |tx| {
-        let user = accounts::create_user(tx, T0, "alice", "not-a-real-hash", Role::User)?;
+        let user = users::create_user(tx, T0, "alice", "not-a-real-hash", Role::User)?;
         session::start(tx, T0, &LIFETIMES, &user, false, &client())
     });
     (dir, db, started)

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use doorman::accounts::Role;
+use doorman::core::users::Role;
 use rocket::http::Status;
 use serde_json::json;
 

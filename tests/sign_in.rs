@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use doorman::accounts::Role;
+use doorman::core::users::Role;
 use rocket::http::{SameSite, Status};
 use serde_json::json;
 
@@ -536,7 +536,7 @@ fn pages_send_security_headers() {
 }
 
 #[rocket::get("/admin-only")]
-fn admin_only(admin: doorman::auth::Admin) -> String {
+fn admin_only(admin: doorman::http::guards::Admin) -> String {
     format!("hello admin {}", admin.0.user_id())
 }
 

@@ -1,18 +1,6 @@
-//! Authentication: tokens, passwords, sessions and their rotation, cookies, CSRF, and the guards
-//! and fairing that wire them into Rocket.
+//! Tokens and what stands behind them: signing keys and the server secret (keys), access tokens
+//! signed and verified (tokens), and the sessions known to be revoked (revocation).
 
-pub mod bearer;
-pub mod cookies;
-pub mod csrf;
-pub mod fairing;
-pub mod guards;
 pub mod keys;
-pub mod known_device;
-pub mod passwords;
-pub mod refresh;
 pub mod revocation;
-pub mod session;
-pub mod throttle;
 pub mod tokens;
-
-pub use guards::{Admin, SignedIn, Viewer};

@@ -169,7 +169,8 @@ pub fn poller() -> AdHoc {
                         pruned_at = now;
                         let pruned = db
                             .write(move |conn| {
-                                crate::events::prune(conn, now, retention).map_err(DbError::from)
+                                crate::core::events::prune(conn, now, retention)
+                                    .map_err(DbError::from)
                             })
                             .await;
                         if let Err(e) = pruned {

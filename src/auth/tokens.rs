@@ -35,7 +35,7 @@ pub struct AccessClaims {
 impl AccessClaims {
     /// Whether the token carries the admin role.
     pub fn is_admin(&self) -> bool {
-        crate::accounts::Role::parse(&self.role) == Some(crate::accounts::Role::Admin)
+        crate::core::users::Role::parse(&self.role) == Some(crate::core::users::Role::Admin)
     }
 
     /// The user id in `sub`.

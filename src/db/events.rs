@@ -140,11 +140,7 @@ pub struct HourlyCount {
 }
 
 /// Counts of the given kinds per hour since `since` (hour 0 starts at `since`).
-pub fn hourly_counts(
-    conn: &mut Conn,
-    since: i64,
-    kinds: &[crate::events::EventKind],
-) -> QueryResult<Vec<HourlyCount>> {
+pub fn hourly_counts(conn: &mut Conn, since: i64, kinds: &[&str]) -> QueryResult<Vec<HourlyCount>> {
     use diesel::sql_types::{BigInt, Text};
     // Both SQLite and PostgreSQL divide integers by truncation.
     let mut counts = Vec::new();
@@ -156,7 +152,7 @@ pub fn hourly_counts(
                  GROUP BY kind, hour",
             )
             .bind::<BigInt, _>(since)
-            .bind::<Text, _>(kind.as_str())
+            .bind::<Text, _>(*kind)
             .load::<HourlyCount>(conn)?,
         );
     }

@@ -10,23 +10,23 @@ use rocket::{Either, Request, State, get, post, uri};
 use rocket_dyn_templates::{Metadata, Template};
 use serde_json::{Value, json};
 
-use crate::accounts::{
-    Accounts, LoginError, NewAccount, SignedInSession, SignupError, SignupErrors,
-};
-use crate::auth::cookies::{ClientDevice, CookiePolicy, Notice};
-use crate::auth::csrf::{self, Checked, CsrfForm};
-use crate::auth::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
-use crate::auth::session::{self, EndReason, Ending};
 use crate::auth::tokens::TokenService;
-use crate::auth::{SignedIn, Viewer};
-use crate::client::ClientInfo;
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::core::accounts::{
+    Accounts, LoginError, NewAccount, SignedInSession, SignupError, SignupErrors,
+};
+use crate::core::events::EventKind;
+use crate::core::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use crate::core::sessions::{self as session, EndReason, Ending};
 use crate::db::{Db, DbError};
-use crate::error::{AppError, RetryAfter};
-use crate::events::EventKind;
-use crate::routes::effects::Effects;
-use crate::views::{FixedPages, Page};
+use crate::http::client_info::ClientInfo;
+use crate::http::cookies::{ClientDevice, CookiePolicy, Notice};
+use crate::http::csrf::{self, Checked, CsrfForm};
+use crate::http::effects::Effects;
+use crate::http::error::{AppError, RetryAfter};
+use crate::http::guards::{SignedIn, Viewer};
+use crate::http::page::{FixedPages, Page};
 
 type PageResult = Result<Either<Redirect, (Status, Template)>, AppError>;
 type LoginResult = Result<Either<Redirect, RetryAfter<(Status, Template)>>, AppError>;
@@ -207,7 +207,7 @@ pub async fn login(
             Status::TooManyRequests,
             format!(
                 "Too many failed sign-ins. Try again in {}.",
-                crate::views::minutes(retry_after)
+                crate::http::page::minutes(retry_after)
             ),
             Some(retry_after),
         ),
@@ -284,7 +284,7 @@ pub async fn signup(
             let errors = SignupErrors {
                 username: Some(format!(
                     "Too many accounts were made from your address. Try again in {}.",
-                    crate::views::minutes(retry_after)
+                    crate::http::page::minutes(retry_after)
                 )),
                 ..SignupErrors::default()
             };
@@ -328,6 +328,16 @@ pub async fn logout(
     .await?;
     fx.signed_out();
     Ok(Redirect::to(uri!("/login")))
+}
+
+/// Mounts this file's routes.
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("account pages", |rocket| async {
+        rocket.mount(
+            "/",
+            rocket::routes![login_page, login, signup_page, signup, logout],
+        )
+    })
 }
 
 #[cfg(test)]

@@ -8,23 +8,23 @@ use rocket::{Either, Request, get, post};
 use rocket_dyn_templates::Template;
 use serde_json::{Value, json};
 
-use crate::accounts::Role;
-use crate::admin::{self, Actor, AdminError};
-use crate::auth::Admin;
-use crate::auth::cookies::Notice;
-use crate::auth::csrf::{Checked, CsrfForm};
-use crate::auth::session::Lifetimes;
-use crate::client::ClientInfo;
+use crate::core::admin::{self, Actor, AdminError};
+use crate::core::sessions::Lifetimes;
+use crate::core::users::Role;
 use crate::db::{
     self, Db, DbError, Tx,
     sessions::{Alive, SessionRow},
 };
-use crate::device::DeviceLabels;
-use crate::error::AppError;
+use crate::http::chart;
+use crate::http::client_info::ClientInfo;
+use crate::http::cookies::Notice;
+use crate::http::csrf::{Checked, CsrfForm};
+use crate::http::device_labels::DeviceLabels;
+use crate::http::effects::Effects;
+use crate::http::error::AppError;
+use crate::http::guards::Admin;
+use crate::http::page::{self as views, Page};
 use crate::routes::account::ButtonForm;
-use crate::routes::effects::Effects;
-use crate::views::{self, Page};
-use crate::web::chart;
 
 const USERS_PER_PAGE: i64 = 50;
 const EVENTS_PER_PAGE: i64 = 25;
@@ -182,7 +182,7 @@ impl<'r> FromRequest<'r> for Console<'r> {
             db,
             lifetimes,
             labels,
-            client: ClientInfo::of(req),
+            client: crate::http::client_info::of(req),
             page: Page::of(req),
             fx,
         })
@@ -299,4 +299,22 @@ pub async fn enable(console: Console<'_>, id: &str, _form: Checked<ButtonForm>) 
             admin::set_disabled(tx, now, id, false, actor)
         })
         .await
+}
+
+/// Mounts this file's routes.
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("admin console", |rocket| async {
+        rocket.mount(
+            "/",
+            rocket::routes![
+                console,
+                user,
+                revoke_session,
+                revoke_all,
+                set_role,
+                disable,
+                enable
+            ],
+        )
+    })
 }

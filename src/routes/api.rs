@@ -8,18 +8,18 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::accounts::{Accounts, LoginError};
-use crate::admin;
-use crate::auth::bearer::{Bearer, BearerAdmin};
 use crate::auth::keys::ServerSecret;
-use crate::auth::refresh::{RefreshError, rotate_on};
-use crate::auth::session::{self, Lifetimes, LogoutOutcome};
 use crate::auth::tokens::TokenService;
-use crate::client::ClientInfo;
+use crate::core::accounts::{Accounts, LoginError};
+use crate::core::admin;
+use crate::core::rotation::{self, LogoutOutcome, RefreshError, rotate_on};
+use crate::core::sessions::{self as session, Lifetimes};
 use crate::db::{self, DbError, sessions::SessionRow, users::UserRow};
-use crate::device::DeviceLabels;
-use crate::error::{ApiError, AppError};
-use crate::routes::effects::Effects;
+use crate::http::bearer::{Bearer, BearerAdmin};
+use crate::http::client_info::ClientInfo;
+use crate::http::device_labels::DeviceLabels;
+use crate::http::effects::Effects;
+use crate::http::error::{ApiError, AppError};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -230,7 +230,7 @@ pub async fn logout(
     let ended = accounts
         .db
         .write(move |tx| {
-            session::end_by_refresh_token(tx, now, &lifetimes, &presented, &client)
+            rotation::end_by_refresh_token(tx, now, &lifetimes, &presented, &client)
                 .map_err(DbError::from)
         })
         .await?;
@@ -357,14 +357,20 @@ pub async fn admin_users(
     Ok(Json(json!({ "users": users })))
 }
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![
-        login,
-        refresh,
-        logout,
-        me,
-        sessions,
-        end_session,
-        admin_users
-    ]
+/// Mounts the JSON API under `/api`, where every error is JSON.
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("JSON API", |rocket| async {
+        rocket.mount(
+            "/api",
+            rocket::routes![
+                login,
+                refresh,
+                logout,
+                me,
+                sessions,
+                end_session,
+                admin_users
+            ],
+        )
+    })
 }

@@ -2,9 +2,9 @@
 
 use rocket::http::{Method, Status};
 use rocket::response::{self, Redirect, Responder};
-use rocket::{Catcher, Request, catch, catchers, uri};
+use rocket::{Request, catch, catchers, uri};
 
-use crate::error::error_response;
+use crate::http::error::error_response;
 
 /// Anonymous on a signed-in page: to the login form, coming back here afterwards.
 #[catch(401)]
@@ -29,16 +29,17 @@ fn error_page(status: Status, _req: &Request<'_>) -> ErrorPage {
     ErrorPage(status)
 }
 
-pub fn html() -> Vec<Catcher> {
-    catchers![to_login, error_page]
-}
-
 /// Under `/api` every error is JSON, 401s included (no redirect to a login form).
 #[catch(401)]
 fn api_unauthorized(req: &Request<'_>) -> ErrorPage {
     error_page(Status::Unauthorized, req)
 }
 
-pub fn api() -> Vec<Catcher> {
-    catchers![api_unauthorized, error_page]
+/// Registers the error pages: HTML (with the login redirect) everywhere, JSON under `/api`.
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("error pages", |rocket| async {
+        rocket
+            .register("/", catchers![to_login, error_page])
+            .register("/api", catchers![api_unauthorized, error_page])
+    })
 }

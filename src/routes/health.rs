@@ -20,3 +20,10 @@ pub async fn healthz(db: &State<Db>) -> (Status, Json<Value>) {
         }
     }
 }
+
+/// Mounts this file's routes.
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("health check", |rocket| async {
+        rocket.mount("/", rocket::routes![healthz])
+    })
+}

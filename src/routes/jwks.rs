@@ -12,3 +12,10 @@ use crate::auth::tokens::TokenService;
 pub fn jwks(tokens: &State<TokenService>) -> Json<Value> {
     Json(json!({ "keys": tokens.keys().public_jwks }))
 }
+
+/// Mounts this file's routes.
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("published keys", |rocket| async {
+        rocket.mount("/", rocket::routes![jwks])
+    })
+}

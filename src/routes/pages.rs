@@ -9,16 +9,16 @@ use rocket::{Either, Request, State, get, post, uri};
 use rocket_dyn_templates::{Metadata, Template};
 use serde_json::{Value, json};
 
-use crate::accounts::{Accounts, PasswordChangeError};
-use crate::auth::cookies::{ClientDevice, Notice};
-use crate::auth::csrf::{Checked, CsrfForm};
-use crate::auth::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
-use crate::auth::{SignedIn, Viewer};
+use crate::core::accounts::{Accounts, PasswordChangeError};
+use crate::core::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use crate::db::Db;
-use crate::error::{AppError, RetryAfter};
-use crate::profile::{ProfileCache, ProfileParts};
-use crate::routes::effects::Effects;
-use crate::views::{FixedPages, Page};
+use crate::http::cookies::{ClientDevice, Notice};
+use crate::http::csrf::{Checked, CsrfForm};
+use crate::http::effects::Effects;
+use crate::http::error::{AppError, RetryAfter};
+use crate::http::guards::{SignedIn, Viewer};
+use crate::http::page::{FixedPages, Page};
+use crate::http::profile_cache::{ProfileCache, ProfileParts};
 
 #[get("/")]
 pub fn index(
@@ -158,7 +158,7 @@ pub async fn change_password(
             Some(retry_after),
             format!(
                 "Too many wrong passwords. Try again in {}.",
-                crate::views::minutes(retry_after)
+                crate::http::page::minutes(retry_after)
             ),
         ),
         Err(PasswordChangeError::Hashing(e)) => return Err(e.into()),
@@ -169,4 +169,11 @@ pub async fn change_password(
         retry_after,
         (status, page.render("profile", context)),
     )))
+}
+
+/// Mounts this file's routes.
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("home and profile", |rocket| async {
+        rocket.mount("/", rocket::routes![index, profile, change_password])
+    })
 }

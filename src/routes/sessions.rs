@@ -5,17 +5,17 @@ use rocket::{State, get, post, uri};
 use rocket_dyn_templates::Template;
 use serde_json::json;
 
-use crate::auth::SignedIn;
-use crate::auth::cookies::Notice;
-use crate::auth::csrf::Checked;
-use crate::auth::session::{self, Ending, Lifetimes};
-use crate::client::ClientInfo;
+use crate::core::sessions::{self as session, Ending, Lifetimes};
 use crate::db::{Db, DbError};
-use crate::device::DeviceLabels;
-use crate::error::AppError;
+use crate::http::client_info::ClientInfo;
+use crate::http::cookies::Notice;
+use crate::http::csrf::Checked;
+use crate::http::device_labels::DeviceLabels;
+use crate::http::effects::Effects;
+use crate::http::error::AppError;
+use crate::http::guards::SignedIn;
+use crate::http::page::{self as views, Page};
 use crate::routes::account::ButtonForm;
-use crate::routes::effects::Effects;
-use crate::views::{self, Page};
 
 #[get("/sessions")]
 pub async fn list(
@@ -77,4 +77,11 @@ pub async fn revoke_others(
     .await?;
     fx.notice(Notice::OtherSessionsEnded);
     Ok(Redirect::to(uri!("/sessions")))
+}
+
+/// Mounts this file's routes.
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("session list", |rocket| async {
+        rocket.mount("/", rocket::routes![list, revoke, revoke_others])
+    })
 }

@@ -9,9 +9,9 @@ pub mod process;
 use std::collections::BTreeMap;
 
 use diesel::prelude::*;
-use doorman::accounts::{self, Role};
-use doorman::auth::passwords;
 use doorman::clock::{ManualClock, SharedClock};
+use doorman::core::passwords;
+use doorman::core::users::{self, Role};
 use doorman::db::{Db, schema};
 use rocket::figment::Figment;
 use rocket::http::{ContentType, Cookie, Header, Status};
@@ -118,7 +118,7 @@ impl TestApp {
 
     pub fn create_user(&self, name: &str, role: Role) -> i64 {
         let hash = passwords::hash_blocking(PASSWORD, 4).expect("hash");
-        accounts::create_user(&mut self.conn(), self.clock.now_secs(), name, &hash, role)
+        users::create_user(&mut self.conn(), self.clock.now_secs(), name, &hash, role)
             .expect("user created")
             .id
     }

@@ -7,10 +7,10 @@ use rocket::Request;
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome};
 
-use super::revocation::Revocations;
-use super::tokens::{AccessClaims, TokenError, TokenService};
+use crate::auth::revocation::Revocations;
+use crate::auth::tokens::{AccessClaims, TokenError, TokenService};
 use crate::clock::SharedClock;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// A caller with a valid bearer access token.
 #[derive(Debug, Clone)]

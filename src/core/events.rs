@@ -1,6 +1,6 @@
 //! Security events: what happened to an account, recorded for its owner and for admins.
 
-use crate::client::ClientInfo;
+use crate::core::client::ClientInfo;
 use crate::db::{self, Conn, Tx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

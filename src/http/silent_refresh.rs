@@ -9,15 +9,14 @@ use rocket::http::Cookie;
 use rocket::{Data, Request, Response};
 
 use super::cookies::CookiePolicy;
-use super::keys::ServerSecret;
-use super::refresh::{self, RefreshError};
-use super::revocation::Revocations;
-use super::session::Lifetimes;
-use super::tokens::{AccessClaims, TokenService};
-use crate::client::ClientInfo;
+use crate::auth::keys::ServerSecret;
+use crate::auth::revocation::Revocations;
+use crate::auth::tokens::{AccessClaims, TokenService};
 use crate::clock::SharedClock;
+use crate::core::rotation::{self as refresh, RefreshError};
+use crate::core::sessions::Lifetimes;
 use crate::db::Db;
-use crate::web::area::Area;
+use crate::http::area::Area;
 
 /// Who the request is from, decided by the fairing.
 #[derive(Debug, Clone)]
@@ -114,7 +113,7 @@ async fn authenticate(req: &Request<'_>) -> (AuthState, Vec<Cookie<'static>>) {
         let clear = access.map(|_| policy.removal(policy.access));
         return (AuthState::Anonymous, clear.into_iter().collect());
     };
-    let client = ClientInfo::of(req);
+    let client = crate::http::client_info::of(req);
     let outcome = refresh::rotate_on(db, now, *lifetimes, secret.clone(), presented, client).await;
     match outcome {
         Ok(rotated) => {

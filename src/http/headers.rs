@@ -6,7 +6,7 @@ use rocket::shield::{Frame, NoSniff, Referrer, Shield};
 use rocket::{Request, Response};
 
 use super::area::Area;
-use crate::auth::fairing::AuthState;
+use crate::http::silent_refresh::AuthState;
 
 const CSP: &str = "default-src 'self'; frame-ancestors 'none'; object-src 'none'; \
                    base-uri 'none'; form-action 'self'";

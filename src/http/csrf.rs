@@ -7,10 +7,10 @@ use rocket::form::{Contextual, Form, FromForm};
 use rocket::http::{CookieJar, Status};
 
 use super::cookies::CookiePolicy;
-use super::fairing::AuthState;
-use super::tokens::TokenService;
+use super::silent_refresh::AuthState;
+use crate::auth::tokens::TokenService;
 use crate::crypto;
-use crate::error::ErrorNote;
+use crate::http::refusal::ErrorNote;
 
 /// What a CSRF token is bound to.
 pub enum Binding<'a> {

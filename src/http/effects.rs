@@ -6,8 +6,8 @@ use rocket::Request;
 use rocket::http::{CookieJar, Status};
 use rocket::request::{FromRequest, Outcome};
 
-use crate::auth::cookies::{CookiePolicy, Notice};
 use crate::clock::SharedClock;
+use crate::http::cookies::{CookiePolicy, Notice};
 
 pub struct Effects<'r> {
     jar: &'r CookieJar<'r>,

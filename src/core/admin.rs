@@ -2,11 +2,11 @@
 
 use diesel::result::Error as DieselError;
 
-use crate::accounts::Role;
-use crate::auth::session::{self, EndReason, Ending};
-use crate::client::ClientInfo;
+use crate::core::client::ClientInfo;
+use crate::core::events::{self, EventKind};
+use crate::core::sessions::{self as session, EndReason, Ending};
+use crate::core::users::Role;
 use crate::db::{self, Conn, DbError, Tx, sessions::Alive, users::UserRow};
-use crate::events::{self, EventKind};
 
 #[derive(Debug)]
 pub enum AdminError {
@@ -209,7 +209,11 @@ pub fn overview(conn: &mut Conn, page: OverviewPage, alive: Alive) -> Result<Ove
         user_total: db::users::count(conn)?,
         events: db::events::page_with_usernames(conn, page.events_offset, page.events_limit)?,
         event_total: db::events::count(conn)?,
-        hourly: db::events::hourly_counts(conn, page.chart_since, page.charted)?,
+        hourly: db::events::hourly_counts(
+            conn,
+            page.chart_since,
+            &page.charted.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        )?,
     })
 }
 

@@ -1,5 +1,5 @@
-//! Request guards that say who may enter. They read what the silent-refresh fairing decided and
-//! never touch the database.
+//! Request guards: who may enter (reading what the silent-refresh fairing decided, never the
+//! database), and the account rules with what they need from managed state.
 
 use std::sync::Arc;
 
@@ -7,8 +7,14 @@ use rocket::Request;
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome};
 
-use super::fairing::AuthState;
-use super::tokens::AccessClaims;
+use super::silent_refresh::AuthState;
+use crate::auth::keys::ServerSecret;
+use crate::auth::tokens::AccessClaims;
+use crate::core::accounts::Accounts;
+use crate::core::passwords::PasswordHasher;
+use crate::core::sessions::Lifetimes;
+use crate::core::throttle::ThrottlePolicy;
+use crate::db::Db;
 
 /// A signed-in user. Anonymous requests fail with 401, which the HTML catcher turns into a
 /// redirect to `/login?next=…`.
@@ -74,6 +80,33 @@ impl<'r> FromRequest<'r> for Viewer {
         match AuthState::of(req) {
             AuthState::SignedIn(claims) => Outcome::Success(Viewer(Some(SignedIn(claims.clone())))),
             _ => Outcome::Success(Viewer(None)),
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Accounts<'r> {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        let rocket = req.rocket();
+        match (
+            rocket.state::<Db>(),
+            rocket.state::<PasswordHasher>(),
+            rocket.state::<Lifetimes>(),
+            rocket.state::<ThrottlePolicy>(),
+            rocket.state::<ServerSecret>(),
+        ) {
+            (Some(db), Some(hasher), Some(lifetimes), Some(throttle), Some(secret)) => {
+                Outcome::Success(Accounts {
+                    db,
+                    hasher,
+                    lifetimes: *lifetimes,
+                    throttle: *throttle,
+                    secret,
+                })
+            }
+            _ => Outcome::Error((Status::InternalServerError, ())),
         }
     }
 }

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
+use crate::core::events::EventKind;
 use crate::db::events::HourlyCount;
-use crate::events::EventKind;
 
 pub const HOURS: usize = 24;
 const WIDTH: f64 = 720.0;

@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 
 use crate::auth::tokens::AccessClaims;
 use crate::db::{self, Conn, Db, DbError};
-use crate::device::DeviceLabels;
-use crate::error::AppError;
-use crate::views;
+use crate::http::device_labels::DeviceLabels;
+use crate::http::error::AppError;
+use crate::http::page as views;
 
 /// How many of an account's own security events its profile lists.
 const PROFILE_EVENTS: i64 = 20;

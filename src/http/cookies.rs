@@ -5,8 +5,8 @@ use rocket::http::{Cookie, CookieJar, SameSite};
 use rocket::request::{FromRequest, Outcome};
 use rocket::time::Duration;
 
-use crate::client::ClientInfo;
 use crate::config::Config;
+use crate::http::client_info::ClientInfo;
 
 /// Cookie names and attributes for this instance (`__Host-` names when `cookie_secure`).
 #[derive(Debug, Clone)]
@@ -148,7 +148,7 @@ impl<'r> FromRequest<'r> for ClientDevice {
             .state::<CookiePolicy>()
             .and_then(|policy| policy.device_token(req.cookies()));
         Outcome::Success(ClientDevice {
-            client: ClientInfo::of(req),
+            client: crate::http::client_info::of(req),
             device_token,
         })
     }

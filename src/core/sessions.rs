@@ -1,16 +1,16 @@
 //! Sessions (refresh-token families): how one starts at login and how one ends.
 
-use super::keys::ServerSecret;
-use super::tokens::{AccessClaims, TokenService};
-use crate::client::ClientInfo;
+use crate::auth::keys::ServerSecret;
+use crate::auth::tokens::{AccessClaims, TokenService};
 use crate::config::Config;
+use crate::core::client::ClientInfo;
+use crate::core::events::{self, EventKind};
 use crate::crypto;
 use crate::db::{
     self, Db, DbError, Tx,
     sessions::{Alive, SessionRow},
     users::UserRow,
 };
-use crate::events::{self, EventKind};
 use diesel::result::Error as DieselError;
 
 /// The lifetimes the session rules apply, taken from the configuration.
@@ -321,59 +321,4 @@ pub async fn revoke_own(
         .map_err(DbError::from)
     })
     .await
-}
-
-/// What a logout with a refresh token did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum LogoutOutcome {
-    /// The session is ended, or already was.
-    LoggedOut,
-    /// A used token came back after the grace: the session is revoked as stolen.
-    Reused,
-}
-
-/// Ends the session a refresh token belongs to, as a logout. A used token is judged by the
-/// reuse rules first: only the immediate predecessor of the live token within `reuse_grace` (a
-/// racing request) logs out; any other used token revokes the session as stolen. `None` for a
-/// token doorman never issued.
-pub fn end_by_refresh_token(
-    tx: &mut Tx<'_>,
-    now: i64,
-    lifetimes: &Lifetimes,
-    token: &str,
-    client: &ClientInfo,
-) -> Result<Option<LogoutOutcome>, DieselError> {
-    let Some(row) = db::refresh_tokens::find_by_hash(tx, &token_hash(token))? else {
-        return Ok(None);
-    };
-    let Some(session) = db::sessions::find(tx, row.session_id)? else {
-        return Ok(None);
-    };
-    db::lock_session(tx, session.id)?;
-    let reused = match row.used_at {
-        Some(used_at) if session.ended_at.is_none() => {
-            super::refresh::racing_child(tx, &row, used_at, now, lifetimes)?.is_none()
-        }
-        _ => false,
-    };
-    let (reason, kind) = if reused {
-        (EndReason::RefreshTokenReuse, EventKind::RefreshTokenReuse)
-    } else {
-        (EndReason::Logout, EventKind::Logout)
-    };
-    if end(tx, &session, now, reason)? {
-        events::record(
-            tx,
-            now,
-            kind,
-            Some(session.user_id),
-            Some(session.id),
-            client,
-        )?;
-    }
-    Ok(Some(if reused {
-        LogoutOutcome::Reused
-    } else {
-        LogoutOutcome::LoggedOut
-    }))
 }

@@ -13,12 +13,12 @@ use rocket_dyn_templates::{Metadata, Template};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::auth::cookies::CookiePolicy;
-use crate::auth::csrf;
-use crate::auth::fairing::AuthState;
-use crate::auth::session::EndReason;
 use crate::auth::tokens::TokenService;
-use crate::device::DeviceLabels;
+use crate::core::sessions::EndReason;
+use crate::http::cookies::CookiePolicy;
+use crate::http::csrf;
+use crate::http::device_labels::DeviceLabels;
+use crate::http::silent_refresh::AuthState;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Nav {
@@ -168,7 +168,7 @@ pub fn minutes(seconds: i64) -> String {
 }
 
 /// A user as the admin pages show them.
-pub fn user_summary(summary: &crate::admin::UserSummary) -> Value {
+pub fn user_summary(summary: &crate::core::admin::UserSummary) -> Value {
     let u = &summary.user;
     json!({
         "id": u.id,
@@ -205,11 +205,11 @@ pub fn event(
     username: Option<&str>,
     labels: &DeviceLabels,
 ) -> Value {
-    let kind = crate::events::EventKind::parse(&row.kind);
+    let kind = crate::core::events::EventKind::parse(&row.kind);
     json!({
         "at": row.created_at,
         "kind": row.kind,
-        "description": kind.map_or("Unknown event", crate::events::EventKind::describe),
+        "description": kind.map_or("Unknown event", crate::core::events::EventKind::describe),
         "detail": row.detail,
         "repeats": row.repeats,
         "ip": row.ip,

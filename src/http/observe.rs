@@ -11,13 +11,11 @@ use std::time::{Duration, Instant};
 
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{Header, Status};
-use rocket::{Data, Request, Response, State, get};
+use rocket::{Data, Request, Response};
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::crypto;
-use crate::db::{self, Db, DbError};
-use crate::error::AppError;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
@@ -55,7 +53,7 @@ impl Metrics {
         }
     }
 
-    fn render(&self, out: &mut String) {
+    pub fn render(&self, out: &mut String) {
         let routes = crate::sync::lock(&self.routes);
         out.push_str("# HELP doorman_http_request_duration_seconds Time to answer, by route.\n");
         out.push_str("# TYPE doorman_http_request_duration_seconds histogram\n");
@@ -257,47 +255,4 @@ impl Fairing for Observe {
             }
         }
     }
-}
-
-/// Prometheus text: this instance's request statistics and the security event totals (shared by
-/// all instances on the database). Only for `metrics_from` addresses; 404 for everyone else.
-#[get("/metrics")]
-pub async fn metrics(
-    req_ip: Option<std::net::IpAddr>,
-    config: &State<Config>,
-    metrics: &State<Metrics>,
-    db: &State<Db>,
-) -> Result<String, AppError> {
-    let allowed = req_ip.is_some_and(|ip| config.metrics_from.iter().any(|net| net.contains(&ip)));
-    if !allowed {
-        return Err(AppError::NotFound);
-    }
-    let (events, rotations) = db
-        .run(|conn| {
-            let events = db::events::count_by_kind(conn)?;
-            let rotations = db::refresh_tokens::count_rotations(conn)?;
-            Ok::<_, DbError>((events, rotations))
-        })
-        .await?;
-    let mut out = String::new();
-    out.push_str(
-        "# HELP doorman_security_events Security events recorded, by kind (all instances).\n",
-    );
-    out.push_str("# TYPE doorman_security_events gauge\n");
-    for kind in crate::events::EventKind::ALL {
-        let count = events
-            .iter()
-            .find(|(k, _)| k == kind.as_str())
-            .map_or(0, |e| e.1);
-        let _ = writeln!(
-            out,
-            "doorman_security_events{{kind=\"{}\"}} {count}",
-            kind.as_str()
-        );
-    }
-    out.push_str("# HELP doorman_refresh_rotations Refresh-token rotations (all instances).\n");
-    out.push_str("# TYPE doorman_refresh_rotations gauge\n");
-    let _ = writeln!(out, "doorman_refresh_rotations {rotations}");
-    metrics.render(&mut out);
-    Ok(out)
 }

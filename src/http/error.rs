@@ -6,15 +6,12 @@ use rocket::response::{self, Responder};
 use rocket::serde::json::Json;
 use serde_json::json;
 
-use crate::auth::cookies::CookiePolicy;
-use crate::auth::passwords::HashError;
+use crate::core::passwords::HashError;
 use crate::db::DbError;
-use crate::views::Page;
-use crate::web::area::Area;
-
-/// A message for the error page, left by a guard that refused the request.
-#[derive(Debug, Clone, Copy)]
-pub struct ErrorNote(pub &'static str);
+use crate::http::area::Area;
+use crate::http::cookies::CookiePolicy;
+use crate::http::page::Page;
+use crate::http::refusal::ErrorNote;
 
 /// Why a request could not be served.
 #[derive(Debug)]

@@ -10,7 +10,7 @@ fn datetime(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
     let seconds = value
         .as_i64()
         .ok_or_else(|| tera::Error::msg("datetime expects Unix seconds"))?;
-    Ok(Value::String(crate::views::timestamp(seconds)))
+    Ok(Value::String(crate::http::page::timestamp(seconds)))
 }
 
 pub fn fairing() -> impl rocket::fairing::Fairing {

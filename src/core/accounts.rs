@@ -1,62 +1,17 @@
-//! Accounts: the rules for usernames, signing up, logging in, and the first admin.
+//! Account flows: signing up, logging in with throttling, changing a password.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use rocket::Request;
-use rocket::http::Status;
-use rocket::request::{FromRequest, Outcome};
 
 use crate::auth::keys::ServerSecret;
-use crate::auth::known_device::KnownDevice;
-use crate::auth::passwords::{self, HashError, MAX_PASSWORD_CHARS, PasswordHasher};
+use crate::core::known_device::KnownDevice;
+use crate::core::passwords::{self, HashError, MAX_PASSWORD_CHARS, PasswordHasher};
 
-use crate::auth::session::{self, EndReason, Ending, Lifetimes, Started};
-use crate::auth::throttle::{Reservation, Subjects, ThrottlePolicy};
-use crate::client::ClientInfo;
-use crate::crypto;
+use crate::core::client::ClientInfo;
+use crate::core::events::{self, EventKind};
+use crate::core::sessions::{self as session, EndReason, Ending, Lifetimes, Started};
+use crate::core::throttle::{Reservation, Subjects, ThrottlePolicy};
+use crate::core::users::{Role, check_username, create_user};
 use crate::db::{self, Db, DbError, Tx, users::UserRow};
-use crate::events::{self, EventKind};
-
-pub const MIN_USERNAME_CHARS: usize = 3;
-pub const MAX_USERNAME_CHARS: usize = 32;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    User,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::User => "user",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Role> {
-        [Role::Admin, Role::User]
-            .into_iter()
-            .find(|r| r.as_str() == name)
-    }
-}
-
-/// Usernames: 3–32 ASCII letters, digits, `_`, `.` or `-` (ASCII only, so no two names can look
-/// alike while differing in script).
-pub fn check_username(name: &str) -> Result<(), String> {
-    let chars = name.chars().count();
-    if !(MIN_USERNAME_CHARS..=MAX_USERNAME_CHARS).contains(&chars) {
-        return Err(format!(
-            "Use {MIN_USERNAME_CHARS} to {MAX_USERNAME_CHARS} characters."
-        ));
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-    {
-        return Err("Use only letters, digits, `_`, `.` and `-`.".into());
-    }
-    Ok(())
-}
 
 #[derive(Debug)]
 pub enum LoginError {
@@ -136,40 +91,14 @@ pub struct SignedInSession {
     pub device_token: String,
 }
 
-/// What signing up and logging in need, taken from managed state (also a request guard).
+/// What signing up and logging in need, taken from managed state (a request guard:
+/// `http::guards`).
 pub struct Accounts<'a> {
     pub db: &'a Db,
     pub hasher: &'a PasswordHasher,
     pub lifetimes: Lifetimes,
     pub throttle: ThrottlePolicy,
     pub secret: &'a ServerSecret,
-}
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for Accounts<'r> {
-    type Error = ();
-
-    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        let rocket = req.rocket();
-        match (
-            rocket.state::<Db>(),
-            rocket.state::<PasswordHasher>(),
-            rocket.state::<Lifetimes>(),
-            rocket.state::<ThrottlePolicy>(),
-            rocket.state::<ServerSecret>(),
-        ) {
-            (Some(db), Some(hasher), Some(lifetimes), Some(throttle), Some(secret)) => {
-                Outcome::Success(Accounts {
-                    db,
-                    hasher,
-                    lifetimes: *lifetimes,
-                    throttle: *throttle,
-                    secret,
-                })
-            }
-            _ => Outcome::Error((Status::InternalServerError, ())),
-        }
-    }
 }
 
 /// A signup form's fields.
@@ -528,65 +457,5 @@ impl PasswordChange<'_> {
             detail: Some("password changed"),
         };
         session::end_all_except(tx, self.user_id, self.keep, &ending)
-    }
-}
-
-pub fn create_user(
-    conn: &mut db::Conn,
-    now: i64,
-    username: &str,
-    password_hash: &str,
-    role: Role,
-) -> Result<UserRow, DieselError> {
-    db::users::insert(
-        conn,
-        &db::users::NewUser {
-            username,
-            username_key: &db::users::username_key(username),
-            password_hash,
-            role: role.as_str(),
-            disabled: false,
-            created_at: now,
-        },
-    )
-}
-
-/// On a database without users, creates `admin` with the given password or a random one.
-/// Returns the random password, to be shown once.
-pub fn ensure_admin(
-    conn: &mut db::Conn,
-    now: i64,
-    bcrypt_cost: u32,
-    password: Option<String>,
-) -> Result<Option<String>, String> {
-    if db::users::count(conn).map_err(|e| e.to_string())? > 0 {
-        return Ok(None);
-    }
-    let generated = password.is_none();
-    let password = password.unwrap_or_else(crypto::random_token::<15>);
-    passwords::check_new_password(&password)
-        .map_err(|why| format!("`admin_password` (DOORMAN_ADMIN_PASSWORD): {why}"))?;
-    let hash = passwords::hash_blocking(&password, bcrypt_cost).map_err(|e| e.to_string())?;
-    match create_user(conn, now, "admin", &hash, Role::Admin) {
-        Ok(_) => Ok(generated.then_some(password)),
-        // Another instance created it first.
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(None),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_username;
-
-    #[test]
-    fn usernames() {
-        assert!(check_username("ann").is_ok());
-        assert!(check_username("Ann.Lee_2-x").is_ok());
-        assert!(check_username("an").is_err());
-        assert!(check_username(&"a".repeat(33)).is_err());
-        assert!(check_username("ann lee").is_err());
-        assert!(check_username("ännie").is_err());
-        assert!(check_username("ann/../x").is_err());
     }
 }

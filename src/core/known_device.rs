@@ -3,7 +3,7 @@
 //! device instead of by the account's counter, so failures from elsewhere never lock it out
 //! (OWASP's device-cookie pattern). The token alone signs nobody in.
 
-use super::keys::ServerSecret;
+use crate::auth::keys::ServerSecret;
 use crate::crypto;
 
 /// A verified device token: which account it belongs to and which device it names.

@@ -6,14 +6,16 @@ use std::process::ExitCode;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use crate::accounts::{self, PasswordChange, Role};
-use crate::admin::{self, Actor, AdminError};
-use crate::auth::passwords;
-use crate::client::ClientInfo;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config, JwtAlgorithm};
+use crate::core::accounts::PasswordChange;
+use crate::core::admin::{self, Actor, AdminError};
+use crate::core::passwords;
+use crate::core::users::{self, Role};
 use crate::db::{self, Db, DbError, users::UserRow};
-use crate::keygen;
+use crate::http::client_info::ClientInfo;
+
+pub mod keygen;
 
 pub const USAGE: &str = "usage:
   doorman [serve]                        run the server
@@ -107,12 +109,11 @@ fn run(args: &[String]) -> Result<String, Failure> {
                 ["--admin"] => Role::Admin,
                 _ => return Err(usage()),
             };
-            accounts::check_username(name)
-                .map_err(|why| fail(format!("username `{name}`: {why}")))?;
+            users::check_username(name).map_err(|why| fail(format!("username `{name}`: {why}")))?;
             let hash = new_password_hash(&config)?;
             let name = (*name).to_owned();
             let created = db.write_blocking(move |tx| {
-                accounts::create_user(tx, now, &name, &hash, role).map_err(DbError::from)
+                users::create_user(tx, now, &name, &hash, role).map_err(DbError::from)
             });
             match created {
                 Ok(user) => Ok(format!(
@@ -179,7 +180,7 @@ fn run(args: &[String]) -> Result<String, Failure> {
                 let status = if u.disabled { "disabled" } else { "active" };
                 let last = u
                     .last_login_at
-                    .map_or_else(|| "never".to_owned(), crate::views::timestamp);
+                    .map_or_else(|| "never".to_owned(), crate::http::page::timestamp);
                 out.push_str(&format!(
                     "\n{:<32}  {:<5}  {:<8}  {last}",
                     u.username, u.role, status

@@ -3,13 +3,15 @@
 
 use diesel::result::Error as DieselError;
 
-use super::keys::ServerSecret;
-use super::session::{self, EndReason, KEY_VERSION, Lifetimes, successor_token, token_hash};
-use crate::client::ClientInfo;
+use super::sessions::{
+    self as session, EndReason, KEY_VERSION, Lifetimes, successor_token, token_hash,
+};
+use crate::auth::keys::ServerSecret;
+use crate::core::client::ClientInfo;
+use crate::core::events::{self, EventKind};
 use crate::crypto;
 use crate::db::sessions::{Lapse, SessionRow};
 use crate::db::{self, Conn, Db, DbError, Tx, refresh_tokens::RefreshTokenRow};
-use crate::events::{self, EventKind};
 
 /// Longest refresh token worth looking up; real ones are 43 characters.
 const MAX_REFRESH_TOKEN_LEN: usize = 128;
@@ -161,4 +163,59 @@ pub fn racing_child(
         return Ok(None);
     }
     Ok(db::refresh_tokens::find_child(conn, token.id)?.filter(|child| child.used_at.is_none()))
+}
+
+/// What a logout with a refresh token did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LogoutOutcome {
+    /// The session is ended, or already was.
+    LoggedOut,
+    /// A used token came back after the grace: the session is revoked as stolen.
+    Reused,
+}
+
+/// Ends the session a refresh token belongs to, as a logout. A used token is judged by the
+/// reuse rules first: only the immediate predecessor of the live token within `reuse_grace` (a
+/// racing request) logs out; any other used token revokes the session as stolen. `None` for a
+/// token doorman never issued.
+pub fn end_by_refresh_token(
+    tx: &mut Tx<'_>,
+    now: i64,
+    lifetimes: &Lifetimes,
+    token: &str,
+    client: &ClientInfo,
+) -> Result<Option<LogoutOutcome>, DieselError> {
+    let Some(row) = db::refresh_tokens::find_by_hash(tx, &token_hash(token))? else {
+        return Ok(None);
+    };
+    let Some(session) = db::sessions::find(tx, row.session_id)? else {
+        return Ok(None);
+    };
+    db::lock_session(tx, session.id)?;
+    let reused = match row.used_at {
+        Some(used_at) if session.ended_at.is_none() => {
+            racing_child(tx, &row, used_at, now, lifetimes)?.is_none()
+        }
+        _ => false,
+    };
+    let (reason, kind) = if reused {
+        (EndReason::RefreshTokenReuse, EventKind::RefreshTokenReuse)
+    } else {
+        (EndReason::Logout, EventKind::Logout)
+    };
+    if session::end(tx, &session, now, reason)? {
+        events::record(
+            tx,
+            now,
+            kind,
+            Some(session.user_id),
+            Some(session.id),
+            client,
+        )?;
+    }
+    Ok(Some(if reused {
+        LogoutOutcome::Reused
+    } else {
+        LogoutOutcome::LoggedOut
+    }))
 }

@@ -1,0 +1,14 @@
+//! The rules, as plain functions over a connection (or a write transaction) and a clock, with no
+//! Rocket types: accounts and passwords, throttling and known devices, sessions and their
+//! rotation, admin actions, security events.
+
+pub mod accounts;
+pub mod admin;
+pub mod client;
+pub mod events;
+pub mod known_device;
+pub mod passwords;
+pub mod rotation;
+pub mod sessions;
+pub mod throttle;
+pub mod users;
