@@ -1,6 +1,6 @@
 //! `doorman user …` run as a subprocess against a temporary database.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
 mod common;
 

@@ -3,7 +3,7 @@
 //! space comes back. Needs root to mount a small tmpfs (CI runs as root); says so and is skipped
 //! otherwise.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
 mod common;
 

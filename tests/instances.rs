@@ -2,7 +2,7 @@
 //! the other within `revocation_poll`, while both verify access tokens (and serve a profile page
 //! already seen) without the database.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
 mod common;
 

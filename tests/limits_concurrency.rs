@@ -2,7 +2,7 @@
 //! one database (SQLite file, or PostgreSQL under `.ci/run`): the login and password-change
 //! throttles, the sign-up limit, and the last-admin rule.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! What operators rely on: `/metrics` only for configured addresses, and logs of a whole run that
 //! never contain a password, token or cookie.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
 mod common;
 

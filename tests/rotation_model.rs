@@ -1,7 +1,7 @@
 //! Property test: random sequences of rotations, racing rotations, reuse, revocation, password
 //! changes and clock jumps, checked step by step against a simple model of the session rules.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
 mod common;
 
@@ -196,7 +196,7 @@ fn run(db: &Db, ops: &[Op]) {
                 model.live_since = now;
             }
             (Expect::SameLiveToken, Ok(rotated)) => {
-                assert_eq!(rotated.refresh_token, model.live, "no branching")
+                assert_eq!(rotated.refresh_token, model.live, "no branching");
             }
             (Expect::Unknown, Err(RefreshError::Unknown))
             | (Expect::Ended, Err(RefreshError::SessionEnded)) => {}

@@ -1,7 +1,7 @@
 //! Sessions per device, immediate revocation, password change, throttling, the admin console and
 //! security events, through Rocket's local client.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! Sign-in, sign-up, sign-out, CSRF, redirects, cookies and headers through Rocket's local client.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
 mod common;
 

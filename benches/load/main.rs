@@ -11,7 +11,13 @@
 //! with two or more cores, every server is pinned to core 0 and the load generator to core 1
 //! (`taskset`), so the server's own cost is what the rates show.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
 
 mod floor;
 mod wire;

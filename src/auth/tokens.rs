@@ -122,17 +122,16 @@ impl TokenService {
             return Err(TokenError::Malformed);
         }
         let known = crate::sync::read(&self.verified).get(token).cloned();
-        let claims = match known {
-            Some(claims) => claims,
-            None => {
-                let claims = Arc::new(self.check_signed(token)?);
-                let mut verified = crate::sync::write(&self.verified);
-                if verified.len() >= MAX_VERIFIED {
-                    verified.clear();
-                }
-                verified.insert(token.to_owned(), claims.clone());
-                claims
+        let claims = if let Some(claims) = known {
+            claims
+        } else {
+            let claims = Arc::new(self.check_signed(token)?);
+            let mut verified = crate::sync::write(&self.verified);
+            if verified.len() >= MAX_VERIFIED {
+                verified.clear();
             }
+            verified.insert(token.to_owned(), claims.clone());
+            claims
         };
         if claims.nbf > now + LEEWAY || claims.iat > now + LEEWAY {
             return Err(TokenError::Invalid);

@@ -1,6 +1,7 @@
 //! `doorman user …`: account administration from the command line, against the configured
 //! database, with the same rules as the admin console.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
@@ -69,10 +70,11 @@ fn generate_key(args: &[String]) -> Result<String, Failure> {
         generated.private.display()
     );
     if let Some(public) = generated.public {
-        message.push_str(&format!(
+        let _ = write!(
+            message,
             "\nwrote {} (public: for other services, and for jwt_previous_keys after the next rotation)",
             public.display()
-        ));
+        );
     }
     Ok(message)
 }
@@ -181,10 +183,11 @@ fn run(args: &[String]) -> Result<String, Failure> {
                 let last = u
                     .last_login_at
                     .map_or_else(|| "never".to_owned(), crate::http::page::timestamp);
-                out.push_str(&format!(
+                let _ = write!(
+                    out,
                     "\n{:<32}  {:<5}  {:<8}  {last}",
                     u.username, u.role, status
-                ));
+                );
             }
             Ok(out)
         }

@@ -337,17 +337,16 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let after = self.after.clone();
-        match &self.writer {
-            Some(writer) => writer
+        if let Some(writer) = &self.writer {
+            writer
                 .run(move |conn| committed(conn?, &after, f))
                 .await
-                .map_err(E::from)?,
-            None => {
-                let db = self.clone();
-                rocket::tokio::task::spawn_blocking(move || committed(&mut *db.conn()?, &after, f))
-                    .await
-                    .unwrap_or_else(|e| Err(task_failed(&e).into()))
-            }
+                .map_err(E::from)?
+        } else {
+            let db = self.clone();
+            rocket::tokio::task::spawn_blocking(move || committed(&mut *db.conn()?, &after, f))
+                .await
+                .unwrap_or_else(|e| Err(task_failed(&e).into()))
         }
     }
 

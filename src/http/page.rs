@@ -105,18 +105,17 @@ impl Page {
             return Either::Left(self.render(name, context));
         }
         let token = context["csrf_token"].as_str().map(str::to_owned);
-        let html = match fixed.get(name) {
-            Some(html) => html,
-            None => {
-                let mut once = context.clone();
-                if token.is_some() {
-                    once["csrf_token"] = json!(CSRF_SLOT);
-                }
-                let Some(html) = self.render_html(templates, name, once) else {
-                    return Either::Left(self.render(name, context));
-                };
-                fixed.insert(name, html)
+        let html = if let Some(html) = fixed.get(name) {
+            html
+        } else {
+            let mut once = context.clone();
+            if token.is_some() {
+                once["csrf_token"] = json!(CSRF_SLOT);
             }
+            let Some(html) = self.render_html(templates, name, once) else {
+                return Either::Left(self.render(name, context));
+            };
+            fixed.insert(name, html)
         };
         Either::Right(RawHtml(match token {
             Some(token) => html.replacen(CSRF_SLOT, &token, 1),

@@ -104,7 +104,7 @@ async fn authenticate(req: &Request<'_>) -> (AuthState, Vec<Cookie<'static>>) {
     };
     let jar = req.cookies();
     let now = clock.now();
-    let access = jar.get(policy.access).map(|c| c.value());
+    let access = jar.get(policy.access).map(rocket::http::Cookie::value);
     let verified = access.and_then(|jwt| tokens.verify(jwt, now).ok());
     if let Some(claims) = verified.filter(|c| revocations.allows(c)) {
         return (AuthState::SignedIn(claims), Vec::new());

@@ -10,7 +10,7 @@ use crate::db::{self, Db, DbError};
 pub async fn healthz(db: &State<Db>) -> (Status, Json<Value>) {
     let answer = db.run(|conn| db::ping(conn).map_err(DbError::from)).await;
     match answer {
-        Ok(_) => (Status::Ok, Json(json!({ "status": "ok" }))),
+        Ok(()) => (Status::Ok, Json(json!({ "status": "ok" }))),
         Err(e) => {
             rocket::warn!("health check: {e}");
             (

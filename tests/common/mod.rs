@@ -7,6 +7,7 @@ pub mod http;
 pub mod process;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use diesel::prelude::*;
 use doorman::clock::{ManualClock, SharedClock};
@@ -353,9 +354,11 @@ pub fn urlencode(text: &str) -> String {
     for byte in text.bytes() {
         match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
+                out.push(byte as char);
             }
-            _ => out.push_str(&format!("%{byte:02X}")),
+            _ => {
+                let _ = write!(out, "%{byte:02X}");
+            }
         }
     }
     out
