@@ -20,8 +20,9 @@ use super::{Conn, DbError, Manager, SqlitePragmas};
 
 type Job = Box<dyn FnOnce(Result<&mut Conn, DbError>) + Send>;
 
-/// Seldom enough that hot pages rewritten by many commits are copied once (at 50 ms, rotations/s
-/// fell from 13k to 8k), often enough to keep the WAL within tens of MB at full load.
+/// Seldom enough that hot pages rewritten by many commits are copied once rather than after
+/// every few commits (a much shorter period costs rotations a large share of their rate; see
+/// docs/performance.md), often enough to keep the WAL within tens of MB at full load.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 /// 128 MiB of WAL at 4 KiB pages: the writer checkpoints by itself only if the checkpoint thread
