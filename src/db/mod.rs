@@ -76,13 +76,15 @@ impl std::error::Error for DbError {}
 
 /// SQLite's words for a database that cannot take writes now: full, read-only, failing disk, or
 /// locked past `busy_timeout`. After a full disk or an I/O error SQLite rolls the transaction
-/// back itself, so Diesel's own rollback then reports that none is active.
-const SQLITE_OUTAGES: [&str; 5] = [
+/// back itself, so Diesel's own rollback then reports that none is active (or, for a write in
+/// the writer's batch, that its savepoint is gone).
+const SQLITE_OUTAGES: [&str; 6] = [
     "database or disk is full",
     "attempt to write a readonly database",
     "disk I/O error",
     "database is locked",
     "cannot rollback - no transaction is active",
+    "no such savepoint",
 ];
 
 impl From<diesel::result::Error> for DbError {
@@ -327,8 +329,8 @@ impl Db {
     }
 
     /// Runs write work `f` in one write transaction (committed when it returns `Ok`, rolled
-    /// back otherwise), then applies what it changed. On SQLite's writer thread, on PostgreSQL
-    /// on the blocking pool. Only for quick work (no password hashing): the writer serves every
+    /// back otherwise), then applies what it changed. On SQLite's writer thread (in a savepoint
+    /// of its batch: `writer.rs`), on PostgreSQL on the blocking pool. Only for quick work (no password hashing): the writer serves every
     /// write of the process in turn.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
@@ -339,7 +341,7 @@ impl Db {
         let after = self.after.clone();
         if let Some(writer) = &self.writer {
             writer
-                .run(move |conn| committed(conn?, &after, f))
+                .run(move |conn| in_batch(conn, after, f))
                 .await
                 .map_err(E::from)?
         } else {
@@ -361,7 +363,7 @@ impl Db {
         let after = self.after.clone();
         match &self.writer {
             Some(writer) => writer
-                .run_blocking(move |conn| committed(conn?, &after, f))
+                .run_blocking(move |conn| in_batch(conn, after, f))
                 .map_err(E::from)?,
             None => committed(&mut *self.conn()?, &self.after, f),
         }
@@ -378,27 +380,63 @@ where
     F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
     E: From<DbError>,
 {
-    let (value, changed) = transaction(conn, f)?;
+    let (value, changed) = transaction(conn, Begin::Own, f)?;
     after.apply(&changed);
     Ok(value)
 }
 
-/// One write transaction. On SQLite it begins with `BEGIN IMMEDIATE`, taking the write lock
-/// before anything is read, so two read-then-write transactions never interleave and never fail
-/// to upgrade; on PostgreSQL rows are locked where the rules need it ([`lock_session`],
-/// [`lock_keys`]). The end as in diesel's own `transaction`: a failed rollback after a failed
-/// body reports the body's error unless it says more.
-fn transaction<T, E, F>(conn: &mut Conn, f: F) -> Result<(T, Changed), E>
+/// Runs `f` inside the writer's batch transaction, in a savepoint of its own: when `f` fails,
+/// its writes are undone and the batch ends there (the jobs before it still commit). The
+/// answer, and what `f` changed, wait for the batch's commit.
+fn in_batch<T, E, F>(
+    conn: Result<&mut Conn, DbError>,
+    after: tx::SharedAfterCommit,
+    f: F,
+) -> writer::Step<Result<T, E>>
+where
+    F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let outcome = conn
+        .map_err(E::from)
+        .and_then(|conn| transaction(conn, Begin::Savepoint, f));
+    writer::Step {
+        go_on: outcome.is_ok(),
+        finish: Box::new(move |batch| {
+            let (value, changed) = outcome?;
+            batch.map_err(E::from)?;
+            after.apply(&changed);
+            Ok(value)
+        }),
+    }
+}
+
+/// How a transaction starts.
+#[derive(Clone, Copy)]
+enum Begin {
+    /// A transaction of its own: `BEGIN IMMEDIATE` on SQLite.
+    Own,
+    /// A savepoint inside a transaction the writer holds.
+    Savepoint,
+}
+
+/// One write transaction (or savepoint). On SQLite it begins with `BEGIN IMMEDIATE`, taking the
+/// write lock before anything is read, so two read-then-write transactions never interleave and
+/// never fail to upgrade; on PostgreSQL rows are locked where the rules need it
+/// ([`lock_session`], [`lock_keys`]). The end as in diesel's own `transaction`: a failed rollback
+/// after a failed body reports the body's error unless it says more.
+fn transaction<T, E, F>(conn: &mut Conn, begin: Begin, f: F) -> Result<(T, Changed), E>
 where
     F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
     E: From<DbError>,
 {
     let failed = |e: diesel::result::Error| E::from(DbError::from(e));
-    match conn {
-        Conn::Sqlite(sqlite) => {
+    match (begin, &mut *conn) {
+        (Begin::Own, Conn::Sqlite(sqlite)) => {
             AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
         }
-        Conn::Postgresql(_) => Transactions::begin_transaction(conn),
+        _ => Transactions::begin_transaction(conn),
     }
     .map_err(failed)?;
     let mut tx = Tx::new(conn);

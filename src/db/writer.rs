@@ -1,7 +1,13 @@
 //! SQLite's one writer as one thread. Write work queues in a channel and runs back to back on a
 //! connection of its own, instead of waking a pool thread per write to contend for the write
 //! lock; the connection's page cache stays warm because nobody else writes through the process.
-//! Each piece of work still runs its own transaction ([`super::Db::write`]).
+//!
+//! Group commit: the writer takes every write waiting (up to [`MAX_BATCH`]) and runs them in one
+//! transaction, each in a savepoint of its own, so each is still all-or-nothing: one that fails
+//! is rolled back alone and ends the batch there (nothing runs after it in a transaction it may
+//! have broken); the ones before it commit. A hot page rewritten by every rotation of the batch
+//! goes to the WAL once per batch instead of once per write. Every answer (and every effect of
+//! a write, [`super::Tx`]) waits for the commit that holds it.
 //!
 //! WAL checkpoints (copying committed pages into the database file, with its fsync) run on a
 //! second thread every [`CHECKPOINT_EVERY`], without blocking writes (`PASSIVE`). Under constant
@@ -9,16 +15,28 @@
 //! its beginning only after a checkpoint that does; the writer makes that one itself when the
 //! WAL reaches [`WRITER_CHECKPOINT_PAGES`], with little left to copy by then.
 
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak, mpsc};
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
-
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::r2d2::{CustomizeConnection, ManageConnection};
 
-use super::{Conn, DbError, Manager, SqlitePragmas};
+use super::{Conn, DbError, Manager, SqlitePragmas, Transactions};
 
-type Job = Box<dyn FnOnce(Result<&mut Conn, DbError>) + Send>;
+/// Most writes committed together.
+const MAX_BATCH: usize = 64;
+
+/// What a write did inside its batch: whether the batch may go on (its body succeeded), and
+/// what to do once the batch has committed (`Ok`) or failed.
+pub(super) struct Step<R> {
+    pub(super) go_on: bool,
+    pub(super) finish: Box<dyn FnOnce(Result<(), DbError>) -> R + Send>,
+}
+
+/// A queued write: runs inside the batch's transaction, answers its caller when the batch ends.
+type Job = Box<dyn FnOnce(Result<&mut Conn, DbError>) -> Step<()> + Send>;
 
 /// Seldom enough that hot pages rewritten by many commits are copied once rather than after
 /// every few commits (a much shorter period costs rotations a large share of their rate; see
@@ -59,7 +77,7 @@ impl Writer {
     /// worker.
     pub(super) async fn run<R: Send + 'static>(
         &self,
-        work: impl FnOnce(Result<&mut Conn, DbError>) -> R + Send + 'static,
+        work: impl FnOnce(Result<&mut Conn, DbError>) -> Step<R> + Send + 'static,
     ) -> Result<R, DbError> {
         self.queue(work)?.await.map_err(|_| dropped())
     }
@@ -67,18 +85,25 @@ impl Writer {
     /// [`Writer::run`] for a caller outside the async runtime.
     pub(super) fn run_blocking<R: Send + 'static>(
         &self,
-        work: impl FnOnce(Result<&mut Conn, DbError>) -> R + Send + 'static,
+        work: impl FnOnce(Result<&mut Conn, DbError>) -> Step<R> + Send + 'static,
     ) -> Result<R, DbError> {
         self.queue(work)?.blocking_recv().map_err(|_| dropped())
     }
 
     fn queue<R: Send + 'static>(
         &self,
-        work: impl FnOnce(Result<&mut Conn, DbError>) -> R + Send + 'static,
+        work: impl FnOnce(Result<&mut Conn, DbError>) -> Step<R> + Send + 'static,
     ) -> Result<rocket::tokio::sync::oneshot::Receiver<R>, DbError> {
         let (reply, answer) = rocket::tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let _ = reply.send(work(conn));
+            let step = work(conn);
+            let finish = step.finish;
+            Step {
+                go_on: step.go_on,
+                finish: Box::new(move |batch| {
+                    let _ = reply.send(finish(batch));
+                }),
+            }
         });
         self.queue
             .send(job)
@@ -100,32 +125,105 @@ fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> Result<(), DbError
         .map_err(|e| DbError::Unavailable(format!("cannot start thread {name}: {e}")))
 }
 
-/// The writer thread: runs jobs in order until every queue end is dropped.
+/// The writer thread: runs jobs in order, in batches, until every queue end is dropped.
 fn serve(manager: &Manager, jobs: mpsc::Receiver<Job>) {
     let mut conn: Option<Conn> = None;
-    for job in jobs {
-        if conn.is_none() {
-            conn = open(manager)
-                .and_then(|mut c| {
-                    c.batch_execute(&format!(
-                        "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}"
-                    ))
-                    .map_err(diesel::r2d2::Error::QueryError)?;
-                    Ok(c)
-                })
-                .inspect_err(|e| rocket::error!("database writer: {e}"))
-                .ok();
+    let mut waiting: VecDeque<Job> = VecDeque::new();
+    loop {
+        if waiting.is_empty() {
+            match jobs.recv() {
+                Ok(job) => waiting.push_back(job),
+                Err(mpsc::RecvError) => return,
+            }
         }
-        let open = conn
-            .as_mut()
-            .ok_or_else(|| DbError::Unavailable("cannot open the database for writing".into()));
-        // A panic is a bug, but it must not stop every later write: its caller gets a 503, and
-        // the connection, perhaps left inside a transaction, is closed (SQLite rolls it back).
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(open))).is_err() {
-            rocket::error!("database writer: a write panicked; reconnecting");
+        while waiting.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => waiting.push_back(job),
+                Err(_) => break,
+            }
+        }
+        if conn.is_none() {
+            conn = open_writer(manager);
+        }
+        let Some(open) = conn.as_mut() else {
+            let unavailable = || DbError::Unavailable("cannot open the database for writing".into());
+            for job in waiting.drain(..) {
+                (job(Err(unavailable())).finish)(Err(unavailable()));
+            }
+            continue;
+        };
+        if !run_batch(open, &mut waiting) {
             conn = None;
         }
     }
+}
+
+fn open_writer(manager: &Manager) -> Option<Conn> {
+    open(manager)
+        .and_then(|mut c| {
+            c.batch_execute(&format!(
+                "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}"
+            ))
+            .map_err(diesel::r2d2::Error::QueryError)?;
+            Ok(c)
+        })
+        .inspect_err(|e| rocket::error!("database writer: {e}"))
+        .ok()
+}
+
+/// Runs waiting jobs in one transaction until one fails or the batch is full, commits, then
+/// answers every job that ran. Returns false when the connection must be closed (a job panicked,
+/// or the transaction state is broken).
+fn run_batch(conn: &mut Conn, waiting: &mut VecDeque<Job>) -> bool {
+    let began = match conn {
+        Conn::Sqlite(sqlite) => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+        }
+        Conn::Postgresql(_) => Transactions::begin_transaction(conn),
+    };
+    if let Err(e) = began {
+        let why = DbError::from(e).to_string();
+        // Only the first waits to learn it: the rest may find the database back.
+        if let Some(job) = waiting.pop_front() {
+            let unavailable = || DbError::Unavailable(why.clone());
+            (job(Err(unavailable())).finish)(Err(unavailable()));
+        }
+        return !Transactions::is_broken_transaction_manager(conn);
+    }
+    let mut ran = Vec::new();
+    let mut healthy = true;
+    while let Some(job) = waiting.pop_front() {
+        // A panic is a bug, but it must not stop every later write: the connection, left
+        // inside a transaction, is closed (SQLite rolls the batch back), the panicking job's
+        // caller gets a 503 and the others of the batch are told it failed.
+        let Ok(step) = catch_unwind(AssertUnwindSafe(|| job(Ok(&mut *conn)))) else {
+            rocket::error!("database writer: a write panicked; reconnecting");
+            healthy = false;
+            break;
+        };
+        let go_on = step.go_on;
+        ran.push(step.finish);
+        if !go_on || ran.len() >= MAX_BATCH {
+            break;
+        }
+    }
+    let committed = if healthy {
+        Transactions::commit_transaction(conn).map_err(|e| DbError::from(e).to_string())
+    } else {
+        Err("another write of the same batch failed".to_owned())
+    };
+    if committed.is_err() && healthy {
+        let _ = Transactions::rollback_transaction(conn);
+    }
+    for finish in ran {
+        finish(
+            committed
+                .as_ref()
+                .copied()
+                .map_err(|why| DbError::Unavailable(why.clone())),
+        );
+    }
+    healthy && !Transactions::is_broken_transaction_manager(conn)
 }
 
 /// Checkpoints until the writer is gone.
