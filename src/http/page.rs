@@ -93,34 +93,40 @@ impl Page {
 
     /// Like [`Page::render`], for a page whose `context` is the same for every visitor but for
     /// its `csrf_token`: a visitor who is not signed in and has no message waiting gets the page
-    /// rendered once per process, with this browser's token put in its slot.
+    /// rendered once per process, with this browser's token put in its slot; the context is
+    /// built only when the page is rendered.
     pub fn render_fixed(
         &self,
         fixed: &FixedPages,
         templates: &Metadata<'_>,
         name: &'static str,
-        context: Value,
+        token: Option<String>,
+        context: impl FnOnce() -> Value,
     ) -> Either<Template, RawHtml<String>> {
-        if self.nav.signed_in || self.nav.flash.is_some() {
-            return Either::Left(self.render(name, context));
-        }
-        let token = context["csrf_token"].as_str().map(str::to_owned);
-        let html = if let Some(html) = fixed.get(name) {
-            html
-        } else {
-            let mut once = context.clone();
-            if token.is_some() {
-                once["csrf_token"] = json!(CSRF_SLOT);
+        let with_token = |token: Option<&str>| {
+            let mut context = context();
+            if let Some(token) = token {
+                context["csrf_token"] = json!(token);
             }
-            let Some(html) = self.render_html(templates, name, once) else {
+            context
+        };
+        if self.nav.signed_in || self.nav.flash.is_some() {
+            return Either::Left(self.render(name, with_token(token.as_deref())));
+        }
+        let page = if let Some(page) = fixed.get(name) {
+            page
+        } else {
+            let once = with_token(token.as_ref().map(|_| CSRF_SLOT));
+            let Some(html) = self.render_html(templates, name, once.clone()) else {
+                let mut context = once;
+                if let Some(token) = &token {
+                    context["csrf_token"] = json!(token);
+                }
                 return Either::Left(self.render(name, context));
             };
-            fixed.insert(name, html)
+            fixed.insert(name, &html)
         };
-        Either::Right(RawHtml(match token {
-            Some(token) => html.replacen(CSRF_SLOT, &token, 1),
-            None => html.to_string(),
-        }))
+        Either::Right(RawHtml(page.fill(token.as_deref())))
     }
 }
 
@@ -132,18 +138,49 @@ const CSRF_SLOT: &str = "@@doorman-csrf-token@@";
 /// ends (a template edited while a debug build runs shows on these pages after a restart).
 #[derive(Default)]
 pub struct FixedPages {
-    pages: RwLock<HashMap<&'static str, Arc<str>>>,
+    pages: RwLock<HashMap<&'static str, Arc<FixedPage>>>,
+}
+
+/// A page rendered once, cut at its CSRF slot so a visitor's copy is two copies and no search.
+pub struct FixedPage {
+    head: String,
+    /// What follows the slot; `None` for a page without one.
+    tail: Option<String>,
+}
+
+impl FixedPage {
+    fn fill(&self, token: Option<&str>) -> String {
+        let (token, tail) = match (&self.tail, token) {
+            (Some(tail), Some(token)) => (token, tail.as_str()),
+            (Some(tail), None) => (CSRF_SLOT, tail.as_str()),
+            (None, _) => ("", ""),
+        };
+        let mut page = String::with_capacity(self.head.len() + token.len() + tail.len());
+        page.push_str(&self.head);
+        page.push_str(token);
+        page.push_str(tail);
+        page
+    }
 }
 
 impl FixedPages {
-    fn get(&self, name: &str) -> Option<Arc<str>> {
+    fn get(&self, name: &str) -> Option<Arc<FixedPage>> {
         crate::sync::read(&self.pages).get(name).cloned()
     }
 
-    fn insert(&self, name: &'static str, html: String) -> Arc<str> {
-        let html: Arc<str> = html.into();
-        crate::sync::write(&self.pages).insert(name, html.clone());
-        html
+    fn insert(&self, name: &'static str, html: &str) -> Arc<FixedPage> {
+        let page = Arc::new(match html.split_once(CSRF_SLOT) {
+            Some((head, tail)) => FixedPage {
+                head: head.to_owned(),
+                tail: Some(tail.to_owned()),
+            },
+            None => FixedPage {
+                head: html.to_owned(),
+                tail: None,
+            },
+        });
+        crate::sync::write(&self.pages).insert(name, page.clone());
+        page
     }
 }
 

@@ -100,13 +100,14 @@ impl Desk<'_> {
     }
 
     fn login_form(&self, username: &str, next: Option<&str>, error: Option<&str>) -> Template {
-        self.page
-            .render("login", self.login_context(username, next, error))
+        let mut context = self.login_context(username, next, error);
+        context["csrf_token"] = json!(self.browser_csrf());
+        self.page.render("login", context)
     }
 
+    /// The login page's context but for its CSRF token.
     fn login_context(&self, username: &str, next: Option<&str>, error: Option<&str>) -> Value {
         json!({
-            "csrf_token": self.browser_csrf(),
             "username": username,
             "next": next.and_then(local_path).map(|o| o.to_string()),
             "error": error,
@@ -158,8 +159,12 @@ pub fn login_page(
     if next.is_some() {
         return Either::Right(Either::Left(desk.login_form("", next, None)));
     }
-    let context = desk.login_context("", None, None);
-    Either::Right(desk.page.render_fixed(fixed, &templates, "login", context))
+    let token = desk.browser_csrf();
+    let context = || desk.login_context("", None, None);
+    Either::Right(
+        desk.page
+            .render_fixed(fixed, &templates, "login", Some(token), context),
+    )
 }
 
 #[derive(FromForm)]

@@ -27,8 +27,9 @@ pub fn index(
     fixed: &State<FixedPages>,
     templates: Metadata<'_>,
 ) -> Either<Template, RawHtml<String>> {
-    let context = json!({ "signed_in": viewer.0.is_some() });
-    page.render_fixed(fixed, &templates, "index", context)
+    let signed_in = viewer.0.is_some();
+    let context = || json!({ "signed_in": signed_in });
+    page.render_fixed(fixed, &templates, "index", None, context)
 }
 
 /// What the profile page is made from: its cached parts, the database behind them, and the
