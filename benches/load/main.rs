@@ -20,6 +20,7 @@
 )]
 
 mod floor;
+mod postgres;
 mod wire;
 
 use std::io::Write;
@@ -79,7 +80,11 @@ fn cores() -> usize {
 
 /// A server's command line: on core 0 when pinning.
 fn server_command(program: &std::path::Path) -> Command {
-    if pinning() {
+    pinned_command(program, pinning())
+}
+
+fn pinned_command(program: &std::path::Path, pinned: bool) -> Command {
+    if pinned {
         let mut command = Command::new("taskset");
         command.args(["-c", "0"]).arg(program);
         command
@@ -96,10 +101,38 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Where and how a doorman server runs, beyond its data folder.
+struct Launch<'a> {
+    bcrypt_cost: u32,
+    /// `None`: the SQLite file in the data folder.
+    database_url: Option<&'a str>,
+    /// On core 0 (when pinning), or on whatever core is free.
+    pinned: bool,
+    /// The request log's file name in the data folder.
+    log: &'a str,
+}
+
 impl Server {
     fn start(dir: &std::path::Path, bcrypt_cost: u32) -> Server {
+        Server::launch(
+            dir,
+            &Launch {
+                bcrypt_cost,
+                database_url: None,
+                pinned: pinning(),
+                log: "doorman.log",
+            },
+        )
+    }
+
+    fn launch(dir: &std::path::Path, launch: &Launch<'_>) -> Server {
         let port = free_port();
-        let mut command = server_command(std::path::Path::new(env!("CARGO_BIN_EXE_doorman")));
+        let program = std::path::Path::new(env!("CARGO_BIN_EXE_doorman"));
+        let mut command = pinned_command(program, launch.pinned);
+        if let Some(url) = launch.database_url {
+            command.env("DOORMAN_DATABASE_URL", url);
+        }
+        let bcrypt_cost = launch.bcrypt_cost;
         let child = command
             .current_dir(dir)
             .env("DOORMAN_DATA_DIR", dir)
@@ -111,7 +144,7 @@ impl Server {
             .env("ROCKET_PORT", port.to_string())
             .env("ROCKET_LOG_LEVEL", "off")
             // Request log lines go to a file, as they would to a log collector.
-            .stdout(std::fs::File::create(dir.join("doorman.log")).unwrap())
+            .stdout(std::fs::File::create(dir.join(launch.log)).unwrap())
             .stderr(Stdio::null())
             .spawn()
             .expect("doorman starts");
@@ -238,15 +271,17 @@ impl Sample {
     }
 }
 
-/// Runs `workers` for `duration`, each on its own connection.
-fn run_for(server: &Server, workers: Vec<Step>, duration: Duration) -> Sample {
+/// Runs `workers` for `duration`, each on its own connection, to the servers in turn.
+fn run_for(servers: &[&Server], workers: Vec<Step>, duration: Duration) -> Sample {
     let stop = Arc::new(AtomicBool::new(false));
-    let cpu_before = server.cpu();
+    let cpu = || servers.iter().map(|s| s.cpu()).sum::<f64>();
+    let cpu_before = cpu();
     let started = Instant::now();
     let handles: Vec<_> = workers
         .into_iter()
-        .map(|mut step| {
-            let (stop, base) = (stop.clone(), server.base.clone());
+        .enumerate()
+        .map(|(i, mut step)| {
+            let (stop, base) = (stop.clone(), servers[i % servers.len()].base.clone());
             thread::spawn(move || {
                 let mut connection = Connection::new(&base);
                 let (mut latencies, mut errors) = (Vec::new(), 0usize);
@@ -270,7 +305,7 @@ fn run_for(server: &Server, workers: Vec<Step>, duration: Duration) -> Sample {
         sample.errors += errors;
     }
     sample.elapsed = started.elapsed().as_secs_f64();
-    sample.cpu = server.cpu() - cpu_before;
+    sample.cpu = cpu() - cpu_before;
     sample
 }
 
@@ -300,7 +335,7 @@ fn row(name: &str, mut sample: Sample) -> Row {
 
 /// Runs `workers` for the benchmark's duration.
 fn load(server: &Server, name: &str, workers: Vec<Step>) -> Row {
-    row(name, run_for(server, workers, seconds()))
+    row(name, run_for(&[server], workers, seconds()))
 }
 
 /// Scenarios to be compared with each other: they take turns, one second each, for the
@@ -313,7 +348,7 @@ fn interleaved(scenarios: &[Scenario<'_>]) -> Vec<Row> {
     let mut samples: Vec<Sample> = scenarios.iter().map(|_| Sample::default()).collect();
     for _ in 0..seconds().as_secs().max(1) {
         for ((_, server, workers), sample) in scenarios.iter().zip(&mut samples) {
-            sample.add(run_for(server, workers(), Duration::from_secs(1)));
+            sample.add(run_for(&[server], workers(), Duration::from_secs(1)));
         }
     }
     scenarios
@@ -517,6 +552,33 @@ fn main() {
     peak = peak.max(server.peak_rss());
     drop(server);
 
+    // g: two instances on PostgreSQL, against c's single SQLite instance.
+    let mut reach = Vec::new();
+    if wanted("g")
+        && let Some(cluster) = postgres::Cluster::start()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = postgres::instances(&cluster, dir.path());
+        let measured = postgres::rows(&pair, n, seconds(), |server, n| {
+            (
+                refreshers(server, n, silent_refresh),
+                refreshers(server, n, api_refresh),
+            )
+        });
+        let sqlite = rows
+            .iter()
+            .find(|r| r.name.starts_with("c."))
+            .map(|r| r.rate);
+        if let (Some(sqlite), Some(pg)) = (sqlite, measured.get(2)) {
+            floor_ratios.push((
+                "g. JSON refresh, 2 PostgreSQL instances, against c (1 SQLite instance)".into(),
+                pg.rate / sqlite,
+            ));
+        }
+        rows.extend(measured);
+        reach = postgres::revocation_reach(&pair, 5, refreshers(&pair[0], n, api_refresh));
+    }
+
     // d–e at real bcrypt costs.
     for cost in [12, 10] {
         let needed = wanted("d") || (cost == 12 && wanted("e"));
@@ -570,10 +632,21 @@ fn main() {
     }
     print(&rows, peak);
     if !floor_ratios.is_empty() {
-        println!("\nagainst the floor (same run, interleaved):");
+        println!("\nratios (against the floor: same run, interleaved):");
         for (name, ratio) in &floor_ratios {
             println!("  {ratio:>5.2}  {name}");
         }
+    }
+    if !reach.is_empty() {
+        reach.sort();
+        let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "\ng. a session ended on one PostgreSQL instance is refused by the other after \
+             {:.0} ms (median of {}), {:.0} ms at most, under JSON refresh load on both",
+            ms(&reach[reach.len() / 2]),
+            reach.len(),
+            ms(&reach[reach.len() - 1]),
+        );
     }
     std::io::stdout().flush().unwrap();
 }

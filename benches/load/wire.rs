@@ -43,11 +43,16 @@ impl Connection {
     }
 
     pub fn get(&mut self, path: &str, cookie: Option<&str>) -> io::Result<Reply> {
-        self.send("GET", path, cookie, None)
+        self.send("GET", path, cookie, None, None)
     }
 
     pub fn post_json(&mut self, path: &str, body: &str) -> io::Result<Reply> {
-        self.send("POST", path, None, Some(body))
+        self.send("POST", path, None, Some(body), None)
+    }
+
+    /// An API request with a bearer token and no body.
+    pub fn bearer(&mut self, method: &str, path: &str, token: &str) -> io::Result<Reply> {
+        self.send(method, path, None, None, Some(token))
     }
 
     fn send(
@@ -56,6 +61,7 @@ impl Connection {
         path: &str,
         cookie: Option<&str>,
         json: Option<&str>,
+        bearer: Option<&str>,
     ) -> io::Result<Reply> {
         self.request.clear();
         write!(
@@ -65,6 +71,9 @@ impl Connection {
         )?;
         if let Some(cookie) = cookie {
             write!(self.request, "Cookie: {cookie}\r\n")?;
+        }
+        if let Some(token) = bearer {
+            write!(self.request, "Authorization: Bearer {token}\r\n")?;
         }
         if let Some(body) = json {
             write!(

@@ -146,7 +146,8 @@ fn serve(manager: &Manager, jobs: mpsc::Receiver<Job>) {
             conn = open_writer(manager);
         }
         let Some(open) = conn.as_mut() else {
-            let unavailable = || DbError::Unavailable("cannot open the database for writing".into());
+            let unavailable =
+                || DbError::Unavailable("cannot open the database for writing".into());
             for job in waiting.drain(..) {
                 (job(Err(unavailable())).finish)(Err(unavailable()));
             }
