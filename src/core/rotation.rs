@@ -70,18 +70,13 @@ pub fn rotate(
         return Ok(Err(RefreshError::Unknown));
     }
     let hash = token_hash(presented);
-    let Some(mut found) = db::refresh_tokens::find_with_session(tx, &hash)? else {
+    // Serialize with every other rotation of this session before reading: what is read next is
+    // what the last of them committed.
+    db::lock_session_of_token(tx, &hash)?;
+    let Some((token, session, role, disabled)) = db::refresh_tokens::find_with_session(tx, &hash)?
+    else {
         return Ok(Err(RefreshError::Unknown));
     };
-    // Serialize with every other rotation of this session; where that meant waiting for a row
-    // lock, read again: a racing rotation may have used the token meanwhile.
-    if db::lock_session(tx, found.0.session_id)? {
-        match db::refresh_tokens::find_with_session(tx, &hash)? {
-            Some(fresh) => found = fresh,
-            None => return Ok(Err(RefreshError::Unknown)),
-        }
-    }
-    let (token, session, role, disabled) = found;
     // Inactivity ends the session only for its live token: a used one that old is reuse.
     let lapsed = match lifetimes.alive(now).lapse(&session) {
         Some(Lapse::Ended) => return Ok(Err(RefreshError::SessionEnded)),

@@ -473,6 +473,27 @@ pub fn lock_session(conn: &mut Conn, session_id: i64) -> QueryResult<bool> {
     Ok(true)
 }
 
+/// [`lock_session`] for the session a refresh token belongs to, found by the token's hash in
+/// the same statement: a rotation locks before it reads anything, so what it reads next is
+/// what the last rotation of the session committed. No-op on SQLite.
+pub fn lock_session_of_token(conn: &mut Conn, token_hash: &[u8]) -> QueryResult<()> {
+    use schema::{refresh_tokens, sessions};
+    let Conn::Postgresql(pg) = conn else {
+        return Ok(());
+    };
+    let owner = refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .select(refresh_tokens::session_id)
+        .single_value();
+    sessions::table
+        .filter(sessions::id.nullable().eq(owner))
+        .select(sessions::id)
+        .for_update()
+        .get_result::<i64>(pg)
+        .optional()
+        .map(drop)
+}
+
 /// Serializes transactions that read and then write under the same keys (throttle counters)
 /// across instances: PostgreSQL advisory locks held to the end of the transaction, taken in
 /// sorted order so two transactions never wait for each other. SQLite's write lock, taken at
