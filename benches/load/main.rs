@@ -83,14 +83,20 @@ fn server_command(program: &std::path::Path) -> Command {
     pinned_command(program, pinning())
 }
 
+/// A command on core 0 (`pinned`), or on every core: a child of this process would otherwise
+/// inherit the load generator's core.
 fn pinned_command(program: &std::path::Path, pinned: bool) -> Command {
-    if pinned {
-        let mut command = Command::new("taskset");
-        command.args(["-c", "0"]).arg(program);
-        command
-    } else {
-        Command::new(program)
+    if !pinning() {
+        return Command::new(program);
     }
+    let cores = if pinned {
+        "0".to_owned()
+    } else {
+        format!("0-{}", cores() - 1)
+    };
+    let mut command = Command::new("taskset");
+    command.args(["-c", &cores]).arg(program);
+    command
 }
 
 fn free_port() -> u16 {

@@ -13,7 +13,9 @@ use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 
 use super::wire::Connection;
-use super::{ACCESS, Launch, Row, Server, Step, api_login, free_port, get, row, run_for};
+use super::{
+    ACCESS, Launch, Row, Server, Step, api_login, free_port, get, pinned_command, row, run_for,
+};
 
 const DATABASE: &str = "doorman_bench";
 
@@ -31,7 +33,7 @@ impl Cluster {
     pub fn start() -> Option<Cluster> {
         let data = tempfile::tempdir().ok()?;
         let port = free_port();
-        let started = Command::new(script())
+        let started = pinned_command(&script(), false)
             .arg("start")
             .env("DOORMAN_TEST_PGDATA", data.path())
             .env("DOORMAN_TEST_PGPORT", port.to_string())
