@@ -8,14 +8,16 @@ use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// `N` bytes from the operating system's CSPRNG.
+/// `N` bytes from a CSPRNG: rand's thread-local ChaCha12, seeded from the operating system and
+/// reseeded from it every 64 KiB, so a page that needs a fresh token (an anonymous `/login`)
+/// costs no system call.
 ///
 /// # Panics
-/// When the OS has no randomness to give, which leaves nothing safe to do.
+/// When the OS has no randomness to give for a (re)seed, which leaves nothing safe to do.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
+    use rand::Rng as _;
     let mut bytes = [0u8; N];
-    #[allow(clippy::expect_used)]
-    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+    rand::rng().fill_bytes(&mut bytes);
     bytes
 }
 
