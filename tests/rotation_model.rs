@@ -10,7 +10,7 @@ use doorman::core::events::EventKind;
 use doorman::core::rotation::{self as refresh, RefreshError};
 use doorman::core::sessions::{self as session, EndReason, Ending, Lifetimes};
 use doorman::core::users::{self, Role};
-use doorman::db::{self, Db, DbError};
+use doorman::db::{self, Db};
 use doorman::http::client_info::ClientInfo;
 use proptest::prelude::*;
 
@@ -122,6 +122,10 @@ fn client() -> ClientInfo {
 }
 
 fn run(db: &Db, ops: &[Op]) {
+    let runtime = rocket::tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (user, started) = common::write(db, |tx| {
         let user = users::create_user(tx, T0, "alice", "not-a-hash", Role::User)?;
         let started = session::start(tx, T0, &LIFETIMES, &user, false, &client())?;
@@ -177,12 +181,15 @@ fn run(db: &Db, ops: &[Op]) {
             Op::Junk => "not-a-token-doorman-issued-xxxxxxxxxxxxxxxx".to_owned(),
         };
         let expected = model.expect(&presented, now);
-        let outcome = db
-            .write_blocking(move |tx| {
-                refresh::rotate(tx, now, &LIFETIMES, &secret(), &presented, &client())
-                    .map_err(DbError::from)
-            })
-            .unwrap();
+        // As the app rotates: `rotate_on`, its own write transaction.
+        let outcome = runtime.block_on(refresh::rotate_on(
+            db,
+            now,
+            LIFETIMES,
+            secret(),
+            presented,
+            client(),
+        ));
         match (expected, &outcome) {
             (Expect::NewToken, Ok(rotated)) => {
                 assert_ne!(rotated.refresh_token, model.live);
