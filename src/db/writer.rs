@@ -285,4 +285,64 @@ mod tests {
             assert!(next.is_ok(), "the writer goes on: {next:?}");
         });
     }
+
+    /// Writes queued behind a slow one commit together; every fourth fails after writing. Each
+    /// failure is undone alone, every other write is committed, and each answer comes after
+    /// the commit that holds it (a read from another connection right after it sees the row).
+    #[test]
+    fn a_failing_write_in_a_batch_is_undone_alone_and_answers_wait_for_the_commit() {
+        use rocket::futures::future::join_all;
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = dir.path().join("doorman.sqlite3");
+        let db = Db::open(&url.to_string_lossy()).expect("the database opens");
+        let runtime = rocket::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let seen = |db: Db, subject: String| async move {
+            db.run(move |conn| {
+                super::super::login_attempts::recent(conn, "batch", &subject, -1, 1)
+                    .map(|rows| rows.len())
+                    .map_err(DbError::from)
+            })
+            .await
+            .expect("a read")
+        };
+        runtime.block_on(async {
+            let hold = db.write(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                Ok::<_, DbError>(())
+            });
+            let writes = (0..20).map(|i: i64| {
+                let db = db.clone();
+                async move {
+                    let written = db
+                        .write(move |tx| {
+                            super::super::login_attempts::insert(tx, "batch", &i.to_string(), i)?;
+                            if i % 4 == 1 {
+                                return Err(DbError::Unavailable("refused".into()));
+                            }
+                            // The last write holds its batch open: the one before it in the
+                            // same batch must not be answered until the commit.
+                            if i == 19 {
+                                std::thread::sleep(std::time::Duration::from_millis(100));
+                            }
+                            Ok(i)
+                        })
+                        .await;
+                    (i, written.is_ok(), seen(db, i.to_string()).await)
+                }
+            });
+            let (held, outcomes) = rocket::tokio::join!(hold, join_all(writes));
+            held.expect("the slow write commits");
+            for (i, ok, rows) in outcomes {
+                assert_eq!(ok, i % 4 != 1, "write {i}");
+                assert_eq!(
+                    rows,
+                    usize::from(ok),
+                    "write {i}: committed exactly when answered Ok"
+                );
+            }
+        });
+    }
 }
