@@ -412,6 +412,17 @@ where
     }
 }
 
+/// Opens a write transaction: on SQLite `BEGIN IMMEDIATE`, which takes the write lock before
+/// anything is read (the writer's batches and every write of the pool).
+fn begin_write(conn: &mut Conn) -> QueryResult<()> {
+    match conn {
+        Conn::Sqlite(sqlite) => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+        }
+        Conn::Postgresql(_) => Transactions::begin_transaction(conn),
+    }
+}
+
 /// How a transaction starts.
 #[derive(Clone, Copy)]
 enum Begin {
@@ -432,11 +443,9 @@ where
     E: From<DbError>,
 {
     let failed = |e: diesel::result::Error| E::from(DbError::from(e));
-    match (begin, &mut *conn) {
-        (Begin::Own, Conn::Sqlite(sqlite)) => {
-            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
-        }
-        _ => Transactions::begin_transaction(conn),
+    match begin {
+        Begin::Own => begin_write(conn),
+        Begin::Savepoint => Transactions::begin_transaction(conn),
     }
     .map_err(failed)?;
     let mut tx = Tx::new(conn);

@@ -20,7 +20,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak, mpsc};
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{SimpleConnection, TransactionManager};
 use diesel::r2d2::{CustomizeConnection, ManageConnection};
 
 use super::{Conn, DbError, Manager, SqlitePragmas, Transactions};
@@ -176,13 +176,7 @@ fn open_writer(manager: &Manager) -> Option<Conn> {
 /// answers every job that ran. Returns false when the connection must be closed (a job panicked,
 /// or the transaction state is broken).
 fn run_batch(conn: &mut Conn, waiting: &mut VecDeque<Job>) -> bool {
-    let began = match conn {
-        Conn::Sqlite(sqlite) => {
-            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
-        }
-        Conn::Postgresql(_) => Transactions::begin_transaction(conn),
-    };
-    if let Err(e) = began {
+    if let Err(e) = super::begin_write(conn) {
         let why = DbError::from(e).to_string();
         // Only the first waits to learn it: the rest may find the database back.
         if let Some(job) = waiting.pop_front() {
