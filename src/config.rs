@@ -86,6 +86,7 @@ impl<'de> Deserialize<'de> for Secs {
 
 /// The settings as written; `Config::from_figment` checks them and fills in derived defaults.
 #[derive(Debug, Deserialize)]
+#[allow(clippy::struct_excessive_bools)] // settings that are on/off switches
 struct RawConfig {
     #[serde(default = "defaults::data_dir")]
     data_dir: PathBuf,
@@ -132,6 +133,10 @@ struct RawConfig {
     signup_max_per_window: u32,
     #[serde(default = "defaults::events_retention")]
     events_retention: Secs,
+    #[serde(default = "defaults::sudo_ttl")]
+    sudo_ttl: Secs,
+    #[serde(default)]
+    require_mfa_for_admins: bool,
     admin_password: Option<Secret>,
 }
 
@@ -187,10 +192,14 @@ mod defaults {
     pub fn events_retention() -> Secs {
         Secs(90 * 86_400)
     }
+    pub fn sudo_ttl() -> Secs {
+        Secs(10 * 60)
+    }
 }
 
 /// Checked settings of one doorman instance.
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // settings that are on/off switches
 pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
@@ -221,6 +230,10 @@ pub struct Config {
     pub refresh_secret_file: Option<PathBuf>,
     pub signup_max_per_window: u32,
     pub events_retention: Secs,
+    /// How long after an authentication a session may do sensitive actions without asking again.
+    pub sudo_ttl: Secs,
+    /// Admins must turn on a second factor before they can use `/admin`.
+    pub require_mfa_for_admins: bool,
     /// The first admin's password (`DOORMAN_ADMIN_PASSWORD`); random when not set.
     pub admin_password: Option<Secret>,
 }
@@ -307,6 +320,7 @@ impl RawConfig {
             ("login_window", self.login_window),
             ("revocation_poll", self.revocation_poll),
             ("events_retention", self.events_retention),
+            ("sudo_ttl", self.sudo_ttl),
         ] {
             if value.0 == 0 {
                 return Err(invalid(key, "must be longer than 0 seconds"));
@@ -390,6 +404,8 @@ impl RawConfig {
             refresh_secret_file: self.refresh_secret_file,
             signup_max_per_window: self.signup_max_per_window,
             events_retention: self.events_retention,
+            sudo_ttl: self.sudo_ttl,
+            require_mfa_for_admins: self.require_mfa_for_admins,
             admin_password: self.admin_password,
         })
     }

@@ -78,6 +78,8 @@ pub fn build(figment: Figment, clock: SharedClock) -> Rocket<Build> {
         .attach(routes::pages::stage())
         .attach(routes::account::stage())
         .attach(routes::sessions::stage())
+        .attach(routes::security::stage())
+        .attach(routes::sudo::stage())
         .attach(routes::admin::stage())
         .attach(routes::api::stage())
         .attach(routes::health::stage())

@@ -172,3 +172,57 @@ fn an_unknown_database_scheme_stops_the_start_and_creates_nothing() {
         assert!(created.is_empty(), "{url}: {created:?}");
     }
 }
+
+#[test]
+fn second_factors_are_reset_from_the_command_line() {
+    use doorman::core::second_factors::{self, Actor, Confirmed};
+    let cli = Cli::new();
+    cli.ok(&["user", "add", "alice"], "correct horse battery\n");
+    let db = doorman::db::Db::open(&cli.database_url).unwrap();
+    let now: i64 = 1_800_000_000;
+    let confirmed = common::write(&db, move |tx| {
+        let user = doorman::db::users::find_by_name(tx, "alice")?.unwrap();
+        let key = second_factors::start_enrolment(tx, &user)?.secret;
+        let secret = totp_rs::Secret::try_from_base32(&key).unwrap();
+        let code = totp_rs::Builder::new()
+            .with_secret(secret.as_bytes().to_vec())
+            .build()
+            .unwrap()
+            .generate(now.unsigned_abs())
+            .to_string();
+        let client = doorman::core::client::ClientInfo {
+            ip: "local".into(),
+            user_agent: "test".into(),
+        };
+        let actor = Actor {
+            user_id: user.id,
+            sid: String::new(),
+            client,
+        };
+        let server = doorman::auth::keys::ServerSecret::from_bytes(&[1; 32]);
+        second_factors::confirm_enrolment(tx, &server, &user, &actor, &code, now)
+    });
+    assert!(matches!(confirmed, Confirmed::On(_)));
+
+    assert!(
+        cli.ok(&["user", "mfa-reset", "alice"], "")
+            .contains("removed the second factors of `alice`")
+    );
+    let mut conn = db.conn().unwrap();
+    let user = doorman::db::users::find_by_name(&mut conn, "alice")
+        .unwrap()
+        .unwrap();
+    assert!(!second_factors::is_on(&user));
+    assert_eq!(
+        doorman::db::second_factors::recovery_codes_left(&mut conn, user.id).unwrap(),
+        0
+    );
+    assert_eq!(
+        doorman::db::events::count_kind(&mut conn, "mfa_reset").unwrap(),
+        1
+    );
+    assert!(
+        cli.fails(&["user", "mfa-reset", "nobody"], "", 1)
+            .contains("no user named")
+    );
+}

@@ -9,27 +9,13 @@ use common::*;
 use diesel::prelude::*;
 use doorman::core::users::Role;
 use doorman::db::schema;
-use rocket::http::{ContentType, Header, Status};
+use rocket::http::{Header, Status};
 use serde_json::{Value, json};
 
 const WRONG: &str = "not the password at all";
 
 fn api_login(app: &TestApp, body: Value) -> (Status, Value) {
     api_post(app, "/api/auth/login", body)
-}
-
-fn api_post(app: &TestApp, path: &str, body: Value) -> (Status, Value) {
-    let response = app
-        .client
-        .post(path.to_owned())
-        .header(ContentType::JSON)
-        .body(body.to_string())
-        .dispatch();
-    let status = response.status();
-    (
-        status,
-        serde_json::from_str(&response.into_string().unwrap_or_default()).unwrap_or(Value::Null),
-    )
 }
 
 fn bearer_get(app: &TestApp, path: &str, token: &str) -> (Status, Value, Option<String>) {

@@ -243,3 +243,110 @@ fn two_admins_disabling_each_other_at_once_leave_an_admin() {
         assert_eq!(active, 1, "round {round}");
     }
 }
+
+/// Turns on the authenticator app of `user_id` as enrolment does; returns its base32 key and
+/// recovery codes.
+fn with_authenticator(cluster: &Cluster, user_id: i64) -> (String, Vec<String>) {
+    use doorman::core::second_factors::{self, Confirmed};
+    let db = cluster.servers[0].db.clone();
+    let secret = cluster.servers[0].secret.clone();
+    let now = cluster.clock.now_secs();
+    let key = common::write(&db, move |tx| {
+        let user = doorman::db::users::find(tx, user_id)?.unwrap();
+        Ok(second_factors::start_enrolment(tx, &user)?.secret)
+    });
+    let code = second_factors_code(&key, now);
+    let confirmed = common::write(&db, move |tx| {
+        let user = doorman::db::users::find(tx, user_id)?.unwrap();
+        let client = ClientInfo {
+            ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+        };
+        let actor = second_factors::Actor {
+            user_id,
+            sid: String::new(),
+            client,
+        };
+        second_factors::confirm_enrolment(tx, &secret, &user, &actor, &code, now)
+    });
+    let Confirmed::On(codes) = confirmed else {
+        panic!("enrolment confirmed");
+    };
+    // Past the step the confirmation spent.
+    cluster.clock.advance(30);
+    (key, codes)
+}
+
+fn second_factors_code(key: &str, at: i64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(key).unwrap();
+    totp_rs::Builder::new()
+        .with_secret(secret.as_bytes().to_vec())
+        .build()
+        .unwrap()
+        .generate(u64::try_from(at).unwrap())
+        .to_string()
+}
+
+/// Logs in through the API with the password alone: the `mfa_token` of the second step.
+fn mfa_token(agent: &ureq::Agent, base: &str) -> String {
+    let mut response = agent
+        .post(format!("{base}/api/auth/login"))
+        .header("Content-Type", "application/json")
+        .send(json!({"username": "alice", "password": PASSWORD}).to_string())
+        .unwrap();
+    let body: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    body["mfa_token"].as_str().unwrap().to_owned()
+}
+
+fn second_steps_at_once(cluster: &Cluster, steps: Vec<(String, String)>) -> Vec<u16> {
+    let agent = http::agent();
+    at_once(steps.len(), |i| {
+        let (agent, base) = (agent.clone(), cluster.base(i));
+        let (token, code) = steps[i].clone();
+        Box::new(move || {
+            agent
+                .post(format!("{base}/api/auth/mfa"))
+                .header("Content-Type", "application/json")
+                .send(json!({"mfa_token": token, "code": code}).to_string())
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    })
+}
+
+#[test]
+fn a_code_and_a_half_done_login_are_good_once_under_simultaneous_requests() {
+    let cluster = Cluster::start(json!({ "login_max_failures": 100 }));
+    let alice = cluster.create_user("alice", Role::User);
+    let (key, recovery) = with_authenticator(&cluster, alice);
+    let agent = http::agent();
+
+    // One authenticator code, sent at once by eight half-done logins on both instances.
+    let code = second_factors_code(&key, cluster.clock.now_secs());
+    let steps = (0..8)
+        .map(|i| (mfa_token(&agent, &cluster.base(i)), code.clone()))
+        .collect();
+    let statuses = second_steps_at_once(&cluster, steps);
+    assert_eq!(count(&statuses, 200), 1, "{statuses:?}");
+    assert_eq!(count(&statuses, 401), 7, "{statuses:?}");
+
+    // One recovery code, the same way.
+    let steps = (0..8)
+        .map(|i| (mfa_token(&agent, &cluster.base(i)), recovery[0].clone()))
+        .collect();
+    let statuses = second_steps_at_once(&cluster, steps);
+    assert_eq!(count(&statuses, 200), 1, "{statuses:?}");
+    assert_eq!(cluster.events("recovery_code_used"), 1);
+
+    // One half-done login finished at once with eight different good codes: one session.
+    let token = mfa_token(&agent, &cluster.base(0));
+    let steps = recovery[1..9]
+        .iter()
+        .map(|code| (token.clone(), code.clone()))
+        .collect();
+    let sessions_before = cluster.events("login_succeeded");
+    let statuses = second_steps_at_once(&cluster, steps);
+    assert_eq!(count(&statuses, 200), 1, "{statuses:?}");
+    assert_eq!(cluster.events("login_succeeded"), sessions_before + 1);
+}

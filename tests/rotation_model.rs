@@ -8,7 +8,7 @@ mod common;
 use doorman::auth::keys::ServerSecret;
 use doorman::core::events::EventKind;
 use doorman::core::rotation::{self as refresh, RefreshError};
-use doorman::core::sessions::{self as session, EndReason, Ending, Lifetimes};
+use doorman::core::sessions::{self as session, EndReason, Ending, Lifetimes, SignInMethod};
 use doorman::core::users::{self, Role};
 use doorman::db::{self, Db};
 use doorman::http::client_info::ClientInfo;
@@ -128,7 +128,15 @@ fn run(db: &Db, ops: &[Op]) {
         .unwrap();
     let (user, started) = common::write(db, |tx| {
         let user = users::create_user(tx, T0, "alice", "not-a-hash", Role::User)?;
-        let started = session::start(tx, T0, &LIFETIMES, &user, false, &client())?;
+        let started = session::start(
+            tx,
+            T0,
+            &LIFETIMES,
+            &user,
+            false,
+            &client(),
+            SignInMethod::Password,
+        )?;
         Ok((user, started))
     });
     let conn = &mut *db.conn().unwrap();

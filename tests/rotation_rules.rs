@@ -7,7 +7,7 @@ mod common;
 use diesel::RunQueryDsl;
 use doorman::auth::keys::ServerSecret;
 use doorman::core::rotation::{self as refresh, RefreshError};
-use doorman::core::sessions::{self as session, Lifetimes};
+use doorman::core::sessions::{self as session, Lifetimes, SignInMethod};
 use doorman::core::users::{self, Role};
 use doorman::db::{self, Conn, Db, DbError};
 use doorman::http::client_info::ClientInfo;
@@ -36,7 +36,15 @@ fn setup() -> (tempfile::TempDir, Db, session::Started) {
     let db = Db::open(&common::backend::database_url(dir.path())).unwrap();
     let started = common::write(&db, |tx| {
         let user = users::create_user(tx, T0, "alice", "not-a-real-hash", Role::User)?;
-        session::start(tx, T0, &LIFETIMES, &user, false, &client())
+        session::start(
+            tx,
+            T0,
+            &LIFETIMES,
+            &user,
+            false,
+            &client(),
+            SignInMethod::Password,
+        )
     });
     (dir, db, started)
 }

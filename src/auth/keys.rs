@@ -30,12 +30,13 @@ impl std::error::Error for KeyError {}
 
 /// The server secret of `refresh_secret_file`, never stored in the database: mixed into every
 /// refresh-token successor (so a copy of the database and an old refresh token never yield the
-/// live one) and the key of known-device tokens. Every instance of a deployment reads the same
+/// live one), the key of known-device tokens and of recovery-code hashes. Every instance of a deployment reads the same
 /// file.
 #[derive(Clone)]
 pub struct ServerSecret {
     successor: [u8; 32],
     device: [u8; 32],
+    recovery: [u8; 32],
 }
 
 impl ServerSecret {
@@ -55,6 +56,7 @@ impl ServerSecret {
         ServerSecret {
             successor: crypto::hmac_sha256(secret, &[b"doorman/refresh-successor-key/v1"]),
             device: crypto::hmac_sha256(secret, &[b"doorman/known-device/v1"]),
+            recovery: crypto::hmac_sha256(secret, &[b"doorman/recovery-code/v1"]),
         }
     }
 
@@ -65,6 +67,10 @@ impl ServerSecret {
 
     pub fn device_key(&self) -> &[u8; 32] {
         &self.device
+    }
+
+    pub fn recovery_key(&self) -> &[u8; 32] {
+        &self.recovery
     }
 }
 

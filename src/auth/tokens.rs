@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::SigningKeys;
 use crate::crypto;
+use crate::db::sessions::SessionRow;
 
 /// The JOSE `typ` of doorman access tokens (RFC 9068), so no other JWT passes for one.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -30,12 +31,21 @@ pub struct AccessClaims {
     pub nbf: i64,
     pub exp: i64,
     pub jti: String,
+    /// When the session last authenticated (its login or its last `/sudo`).
+    pub auth_time: i64,
+    /// How it signed in (RFC 8176).
+    pub amr: Vec<String>,
 }
 
 impl AccessClaims {
     /// Whether the token carries the admin role.
     pub fn is_admin(&self) -> bool {
         crate::core::users::Role::parse(&self.role) == Some(crate::core::users::Role::Admin)
+    }
+
+    /// Whether the session authenticated within `ttl` seconds of `now` (sudo mode).
+    pub fn authenticated_within(&self, now: i64, ttl: i64) -> bool {
+        now <= self.auth_time.saturating_add(ttl)
     }
 
     /// The user id in `sub`.
@@ -90,18 +100,21 @@ impl TokenService {
         &self.keys
     }
 
-    /// Signs claims for `sub`/`sid`/`role`, valid from `now` until `exp`.
-    pub fn issue(&self, user_id: i64, sid: &str, role: &str, now: i64, exp: i64) -> AccessClaims {
+    /// The claims of an access token of `session`, whose user has `role`, valid from `now`
+    /// until `exp`.
+    pub fn issue(&self, session: &SessionRow, role: &str, now: i64, exp: i64) -> AccessClaims {
         AccessClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            sub: user_id.to_string(),
-            sid: sid.to_owned(),
+            sub: session.user_id.to_string(),
+            sid: session.public_id.clone(),
             role: role.to_owned(),
             iat: now,
             nbf: now,
             exp,
             jti: crypto::random_token::<16>(),
+            auth_time: session.auth_time,
+            amr: session.amr.split(' ').map(str::to_owned).collect(),
         }
     }
 

@@ -25,6 +25,7 @@ pub const USAGE: &str = "usage:
   doorman user role <name> <admin|user>  change a user's role
   doorman user disable <name>            disable an account and end its sessions
   doorman user enable <name>             enable an account again
+  doorman user mfa-reset <name>          remove a user's second factors (ends their sessions)
   doorman user list                      list users
   doorman keys generate --algorithm <HS256|RS256|ES256|EdDSA> --out <dir>
                                          write a new signing key (private 0600)";
@@ -171,28 +172,41 @@ fn run(args: &[String]) -> Result<String, Failure> {
                 format!("enabled `{}`", user.username)
             })
         }
-        ["list"] => {
-            let mut conn = db.conn().map_err(|e| fail(e.to_string()))?;
-            let users = db::users::all(&mut conn).map_err(|e| fail(e.to_string()))?;
-            let mut out = format!(
-                "{:<32}  {:<5}  {:<8}  last sign-in",
-                "name", "role", "status"
-            );
-            for u in users {
-                let status = if u.disabled { "disabled" } else { "active" };
-                let last = u
-                    .last_login_at
-                    .map_or_else(|| "never".to_owned(), crate::http::page::timestamp);
-                let _ = write!(
-                    out,
-                    "\n{:<32}  {:<5}  {:<8}  {last}",
-                    u.username, u.role, status
-                );
-            }
-            Ok(out)
+        ["mfa-reset", name] => {
+            let user = find(&db, name)?;
+            let id = user.id;
+            db.write_blocking(move |tx| admin::reset_mfa(tx, now, id, &actor))
+                .map_err(admin_failure)?;
+            Ok(format!(
+                "removed the second factors of `{}`; its sessions ended",
+                user.username
+            ))
         }
+        ["list"] => list(&db),
         _ => Err(usage()),
     }
+}
+
+/// `doorman user list`: one line per user.
+fn list(db: &Db) -> Result<String, Failure> {
+    let mut conn = db.conn().map_err(|e| fail(e.to_string()))?;
+    let users = db::users::all(&mut conn).map_err(|e| fail(e.to_string()))?;
+    let mut out = format!(
+        "{:<32}  {:<5}  {:<8}  last sign-in",
+        "name", "role", "status"
+    );
+    for u in users {
+        let status = if u.disabled { "disabled" } else { "active" };
+        let last = u
+            .last_login_at
+            .map_or_else(|| "never".to_owned(), crate::http::page::timestamp);
+        let _ = write!(
+            out,
+            "\n{:<32}  {:<5}  {:<8}  {last}",
+            u.username, u.role, status
+        );
+    }
+    Ok(out)
 }
 
 fn find(db: &Db, name: &str) -> Result<UserRow, Failure> {

@@ -8,7 +8,9 @@ use crate::core::passwords::{self, HashError, MAX_PASSWORD_CHARS, PasswordHasher
 
 use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
-use crate::core::sessions::{self as session, EndReason, Ending, Lifetimes, Started};
+use crate::core::pending_login;
+use crate::core::second_factors;
+use crate::core::sessions::{self as session, EndReason, Ending, Lifetimes, SignInMethod, Started};
 use crate::core::throttle::{Reservation, Subjects, ThrottlePolicy};
 use crate::core::users::{Role, check_username, create_user};
 use crate::db::{self, Db, DbError, Tx, users::UserRow};
@@ -55,6 +57,41 @@ impl From<CheckError> for LoginError {
     }
 }
 
+/// Why a signed-in user's own password was not accepted.
+#[derive(Debug)]
+pub enum OwnPasswordError {
+    Wrong,
+    /// Too many wrong passwords for this account (or device) within `login_window`.
+    Throttled {
+        retry_after: i64,
+    },
+    Check(CheckError),
+}
+
+impl From<DbError> for OwnPasswordError {
+    fn from(e: DbError) -> Self {
+        OwnPasswordError::Check(CheckError::Db(e))
+    }
+}
+
+impl From<CheckError> for OwnPasswordError {
+    fn from(e: CheckError) -> Self {
+        OwnPasswordError::Check(e)
+    }
+}
+
+impl From<OwnPasswordError> for PasswordChangeError {
+    fn from(e: OwnPasswordError) -> Self {
+        match e {
+            OwnPasswordError::Wrong => PasswordChangeError::WrongCurrent,
+            OwnPasswordError::Throttled { retry_after } => {
+                PasswordChangeError::Throttled { retry_after }
+            }
+            OwnPasswordError::Check(e) => e.into(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum PasswordChangeError {
     WrongCurrent,
@@ -80,6 +117,23 @@ impl From<CheckError> for PasswordChangeError {
             CheckError::Db(e) => PasswordChangeError::Db(e),
         }
     }
+}
+
+/// What a login form or request carries.
+pub struct LoginAttempt<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub remember: bool,
+    /// Where the browser goes once signed in (kept across a second step).
+    pub next: Option<&'a str>,
+}
+
+/// A right password: signed in, or (with a second factor on) a login waiting for its code.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    SignedIn(Box<SignedInSession>),
+    /// The pending login's token (the browser's pending cookie, the API's `mfa_token`).
+    SecondStep(String),
 }
 
 /// A session started by a login or a signup.
@@ -154,13 +208,17 @@ impl Accounts<'_> {
     pub async fn login(
         &self,
         now: i64,
-        username: &str,
-        password: &str,
-        remember: bool,
+        attempt: LoginAttempt<'_>,
         device_token: Option<String>,
         client: ClientInfo,
-    ) -> Result<SignedInSession, LoginError> {
+    ) -> Result<LoginOutcome, LoginError> {
         let (db, lifetimes, throttle) = (self.db, self.lifetimes, self.throttle);
+        let LoginAttempt {
+            username,
+            password,
+            remember,
+            next,
+        } = attempt;
         let name = username.to_owned();
         let reserved = {
             let (client, secret) = (client.clone(), self.secret.clone());
@@ -211,24 +269,35 @@ impl Accounts<'_> {
         } else {
             None
         };
-        let device = device.unwrap_or_else(|| KnownDevice::new(user.id));
-        let device_token = device.token(self.secret);
-        let (started, user) = db
-            .write(move |tx| {
-                ThrottlePolicy::forgive(tx, &reservation)?;
-                if let Some(hash) = &rehashed {
-                    db::users::set_password_hash(tx, user.id, hash)?;
-                }
-                session::start(tx, now, &lifetimes, &user, remember, &client)
-                    .map(|s| (s, user))
-                    .map_err(DbError::from)
-            })
-            .await?;
-        Ok(SignedInSession {
-            user,
-            started,
-            device_token,
+        let next = next.map(str::to_owned);
+        let secret = self.secret.clone();
+        db.write(move |tx| -> Result<_, DbError> {
+            ThrottlePolicy::forgive(tx, &reservation)?;
+            if let Some(hash) = &rehashed {
+                db::users::set_password_hash(tx, user.id, hash)?;
+            }
+            if second_factors::is_on(&user) {
+                let token = pending_login::create(tx, now, &user, remember, next.as_deref())?;
+                return Ok(LoginOutcome::SecondStep(token));
+            }
+            let started = session::start(
+                tx,
+                now,
+                &lifetimes,
+                &user,
+                remember,
+                &client,
+                SignInMethod::Password,
+            )?;
+            let device = device.unwrap_or_else(|| KnownDevice::new(user.id));
+            Ok(LoginOutcome::SignedIn(Box::new(SignedInSession {
+                device_token: device.token(&secret),
+                user,
+                started,
+            })))
         })
+        .await
+        .map_err(LoginError::from)
     }
 
     /// Runs a password check that needs a hashing slot; when none can be had, the attempt it
@@ -250,21 +319,18 @@ impl Accounts<'_> {
         }
     }
 
-    /// Changes the password of `user_id` after checking the current one, and ends every other
-    /// session. A wrong current password is a
-    /// failed login of the account: counted (before the check), recorded, and refused with
-    /// 429 past the limit, so a stolen session cannot guess the password.
-    pub async fn change_password(
+    /// Checks the password of a signed-in user (a password change, `/sudo`). A wrong one is
+    /// a failed login of the account: counted before the check, recorded, and refused with 429
+    /// past the limit, so a stolen session cannot guess the password. On success the attempt
+    /// is still counted: the caller forgives it once the whole check has passed.
+    pub(super) async fn check_own_password(
         &self,
         now: i64,
         user_id: i64,
-        current_sid: &str,
-        passwords: (&str, &str),
+        password: &str,
         device_token: Option<String>,
-        client: ClientInfo,
-    ) -> Result<(), PasswordChangeError> {
-        let (current_password, new_password) = passwords;
-        passwords::check_new_password(new_password).map_err(PasswordChangeError::Weak)?;
+        client: &ClientInfo,
+    ) -> Result<(UserRow, Reservation), OwnPasswordError> {
         let (db, throttle) = (self.db, self.throttle);
         let reserved = {
             let (client, secret) = (client.clone(), self.secret.clone());
@@ -281,18 +347,19 @@ impl Accounts<'_> {
             .await?
         };
         let (user, reservation) = reserved
-            .map_err(|retry_after| PasswordChangeError::Throttled { retry_after })?
-            .ok_or(PasswordChangeError::WrongCurrent)?;
-        let plausible = current_password.chars().count() <= MAX_PASSWORD_CHARS;
+            .map_err(|retry_after| OwnPasswordError::Throttled { retry_after })?
+            .ok_or(OwnPasswordError::Wrong)?;
+        let plausible = password.chars().count() <= MAX_PASSWORD_CHARS;
         let matches = plausible
             && self
                 .checked(
                     &reservation,
                     self.hasher
-                        .verify(current_password.to_owned(), Some(user.password_hash)),
+                        .verify(password.to_owned(), Some(user.password_hash.clone())),
                 )
                 .await?;
         if !matches {
+            let client = client.clone();
             db.write(move |tx| {
                 events::record(
                     tx,
@@ -305,24 +372,44 @@ impl Accounts<'_> {
                 .map_err(DbError::from)
             })
             .await?;
-            return Err(PasswordChangeError::WrongCurrent);
+            return Err(OwnPasswordError::Wrong);
         }
+        Ok((user, reservation))
+    }
+
+    /// Changes the password of `user_id` after checking the current one
+    /// ([`Accounts::check_own_password`]), and ends every other session.
+    pub async fn change_password(
+        &self,
+        now: i64,
+        user_id: i64,
+        current_sid: &str,
+        passwords: (&str, &str),
+        device_token: Option<String>,
+        client: ClientInfo,
+    ) -> Result<(), PasswordChangeError> {
+        let (current_password, new_password) = passwords;
+        passwords::check_new_password(new_password).map_err(PasswordChangeError::Weak)?;
+        let (_, reservation) = self
+            .check_own_password(now, user_id, current_password, device_token, &client)
+            .await?;
         let hash = self
             .checked(&reservation, self.hasher.hash(new_password.to_owned()))
             .await?;
         let keep = current_sid.to_owned();
-        db.write(move |tx| {
-            ThrottlePolicy::forgive(tx, &reservation)?;
-            let change = PasswordChange {
-                user_id,
-                hash: &hash,
-                keep: Some(&keep),
-                client: &client,
-                detail: None,
-            };
-            change.apply(tx, now).map(drop).map_err(DbError::from)
-        })
-        .await?;
+        self.db
+            .write(move |tx| {
+                ThrottlePolicy::forgive(tx, &reservation)?;
+                let change = PasswordChange {
+                    user_id,
+                    hash: &hash,
+                    keep: Some(&keep),
+                    client: &client,
+                    detail: None,
+                };
+                change.apply(tx, now).map(drop).map_err(DbError::from)
+            })
+            .await?;
         Ok(())
     }
 
@@ -391,9 +478,17 @@ impl Accounts<'_> {
         let secret = self.secret.clone();
         let started = db
             .write(move |tx| {
-                session::start(tx, now, &lifetimes, &user, false, &client)
-                    .map(|s| (s, user))
-                    .map_err(DbError::from)
+                session::start(
+                    tx,
+                    now,
+                    &lifetimes,
+                    &user,
+                    false,
+                    &client,
+                    SignInMethod::Password,
+                )
+                .map(|s| (s, user))
+                .map_err(DbError::from)
             })
             .await?;
         Ok(SignedInSession {
@@ -405,7 +500,7 @@ impl Accounts<'_> {
 }
 
 /// Counts an attempt of `subjects`, or records that it was refused.
-fn reserve_or_record(
+pub(super) fn reserve_or_record(
     tx: &mut Tx<'_>,
     now: i64,
     throttle: &ThrottlePolicy,
@@ -435,7 +530,7 @@ pub struct PasswordChange<'a> {
 impl PasswordChange<'_> {
     /// Returns the public ids of the sessions it ended.
     pub fn apply(&self, tx: &mut Tx<'_>, now: i64) -> Result<Vec<String>, DieselError> {
-        db::users::set_password_hash(tx, self.user_id, self.hash)?;
+        db::users::set_password(tx, self.user_id, self.hash, now)?;
         let current = match self.keep {
             Some(keep) => db::sessions::find_by_public_id(tx, keep)?.map(|s| s.id),
             None => None,

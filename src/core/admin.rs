@@ -4,6 +4,7 @@ use diesel::result::Error as DieselError;
 
 use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
+use crate::core::second_factors;
 use crate::core::sessions::{self as session, EndReason, Ending};
 use crate::core::users::Role;
 use crate::db::{self, Conn, DbError, Tx, sessions::Alive, users::UserRow};
@@ -172,6 +173,15 @@ pub fn revoke_all(
     Ok(())
 }
 
+/// Removes every second factor of `user_id` and ends their sessions (event `mfa_reset`).
+pub fn reset_mfa(tx: &mut Tx<'_>, now: i64, user_id: i64, actor: &Actor) -> Result<(), AdminError> {
+    target(tx, user_id)?;
+    let note = actor.note();
+    let ending = Ending::revoked(now, &actor.client, Some(&note));
+    second_factors::reset(tx, user_id, &ending)?;
+    Ok(())
+}
+
 /// A user as the admin console lists them, with their alive sessions.
 #[derive(Debug)]
 pub struct UserSummary {
@@ -246,6 +256,7 @@ fn with_session_counts(
 #[derive(Debug)]
 pub struct UserDetail {
     pub user: UserRow,
+    pub methods: second_factors::Methods,
     pub active: Vec<db::sessions::SessionRow>,
     pub ended: Vec<db::sessions::SessionRow>,
     pub events: Vec<db::events::EventRow>,
@@ -264,6 +275,7 @@ pub fn user_detail(
         return Ok(None);
     };
     Ok(Some(UserDetail {
+        methods: second_factors::methods(conn, &user)?,
         active: db::sessions::active_for_user(conn, user_id, alive)?,
         ended: db::sessions::ended_for_user(conn, user_id, DETAIL_ENDED_SESSIONS)?,
         events: db::events::latest_for_user(conn, user_id, DETAIL_EVENTS)?,

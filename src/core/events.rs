@@ -15,10 +15,17 @@ pub enum EventKind {
     RoleChanged,
     UserDisabled,
     UserEnabled,
+    MfaEnabled,
+    MfaDisabled,
+    MfaFailed,
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
+    SudoGranted,
+    MfaReset,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
         EventKind::LoginThrottled,
@@ -29,6 +36,13 @@ impl EventKind {
         EventKind::RoleChanged,
         EventKind::UserDisabled,
         EventKind::UserEnabled,
+        EventKind::MfaEnabled,
+        EventKind::MfaDisabled,
+        EventKind::MfaFailed,
+        EventKind::RecoveryCodeUsed,
+        EventKind::RecoveryCodesRegenerated,
+        EventKind::SudoGranted,
+        EventKind::MfaReset,
     ];
 
     /// The stored kind name, as the spec lists it.
@@ -44,6 +58,13 @@ impl EventKind {
             EventKind::RoleChanged => "role_changed",
             EventKind::UserDisabled => "user_disabled",
             EventKind::UserEnabled => "user_enabled",
+            EventKind::MfaEnabled => "mfa_enabled",
+            EventKind::MfaDisabled => "mfa_disabled",
+            EventKind::MfaFailed => "mfa_failed",
+            EventKind::RecoveryCodeUsed => "recovery_code_used",
+            EventKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            EventKind::SudoGranted => "sudo_granted",
+            EventKind::MfaReset => "mfa_reset",
         }
     }
 
@@ -62,6 +83,13 @@ impl EventKind {
             EventKind::RoleChanged => "Role changed",
             EventKind::UserDisabled => "Account disabled",
             EventKind::UserEnabled => "Account enabled",
+            EventKind::MfaEnabled => "Authenticator app turned on",
+            EventKind::MfaDisabled => "Authenticator app turned off",
+            EventKind::MfaFailed => "Wrong second-factor code",
+            EventKind::RecoveryCodeUsed => "Recovery code used",
+            EventKind::RecoveryCodesRegenerated => "New recovery codes made",
+            EventKind::SudoGranted => "Confirmed identity for a sensitive action",
+            EventKind::MfaReset => "Second factors reset by an admin",
         }
     }
 

@@ -55,13 +55,7 @@ impl Lifetimes {
         role: &str,
         now: i64,
     ) -> AccessClaims {
-        tokens.issue(
-            session.user_id,
-            &session.public_id,
-            role,
-            now,
-            self.access_expiry(now, session),
-        )
+        tokens.issue(session, role, now, self.access_expiry(now, session))
     }
 }
 
@@ -120,6 +114,35 @@ impl EndReason {
     }
 }
 
+/// How a session signed in, as its `amr` (RFC 8176 values, space-separated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInMethod {
+    Password,
+    /// The password and a one-time code (of the authenticator app, or a recovery code).
+    PasswordAndCode,
+}
+
+impl SignInMethod {
+    pub fn amr(self) -> &'static str {
+        match self {
+            SignInMethod::Password => "pwd",
+            SignInMethod::PasswordAndCode => "pwd otp mfa",
+        }
+    }
+}
+
+/// A session's `amr` in words, for people.
+pub fn describe_amr(amr: &str) -> &'static str {
+    let has = |value: &str| amr.split(' ').any(|v| v == value);
+    if has("pwd") && has("otp") {
+        "password + one-time code"
+    } else if has("pwd") {
+        "password"
+    } else {
+        "unknown"
+    }
+}
+
 /// A session that has just been created, with its first refresh token (never stored in clear).
 #[derive(Debug, Clone)]
 pub struct Started {
@@ -168,6 +191,7 @@ pub fn start(
     user: &UserRow,
     remember: bool,
     client: &ClientInfo,
+    method: SignInMethod,
 ) -> Result<Started, DieselError> {
     let public_id = crypto::random_token::<16>();
     let successor_key = crypto::random_bytes::<32>();
@@ -187,6 +211,8 @@ pub fn start(
             last_ip: &client.ip,
             last_user_agent: &client.user_agent,
             key_version: KEY_VERSION,
+            amr: method.amr(),
+            auth_time: now,
         },
     )?;
     db::refresh_tokens::insert(tx, session.id, &token_hash(&refresh_token), None, now)?;

@@ -12,8 +12,10 @@
 pub mod changes;
 pub mod events;
 pub mod login_attempts;
+pub mod pending_logins;
 pub mod refresh_tokens;
 pub mod schema;
+pub mod second_factors;
 pub mod sessions;
 mod tx;
 pub mod users;

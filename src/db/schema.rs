@@ -10,6 +10,11 @@ diesel::table! {
         disabled -> Bool,
         created_at -> BigInt,
         last_login_at -> Nullable<BigInt>,
+        password_changed_at -> Nullable<BigInt>,
+        totp_secret -> Nullable<Binary>,
+        totp_enabled_at -> Nullable<BigInt>,
+        totp_pending_secret -> Nullable<Binary>,
+        totp_last_step -> Nullable<BigInt>,
     }
 }
 
@@ -31,6 +36,8 @@ diesel::table! {
         end_reason -> Nullable<Text>,
         access_not_before -> Nullable<BigInt>,
         key_version -> Integer,
+        amr -> Text,
+        auth_time -> BigInt,
     }
 }
 
@@ -68,6 +75,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    recovery_codes (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        code_hash -> Binary,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    pending_logins (id) {
+        id -> BigInt,
+        token_hash -> Binary,
+        user_id -> BigInt,
+        remember -> Bool,
+        next -> Nullable<Text>,
+        failures -> Integer,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(security_events -> users (user_id));
@@ -77,5 +107,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     refresh_tokens,
     security_events,
-    login_attempts
+    login_attempts,
+    recovery_codes,
+    pending_logins
 );

@@ -24,6 +24,10 @@ pub struct SessionRow {
     pub end_reason: Option<String>,
     pub access_not_before: Option<i64>,
     pub key_version: i32,
+    /// How the session signed in: RFC 8176 values, space-separated.
+    pub amr: String,
+    /// When it last authenticated: the login, or the last `/sudo`.
+    pub auth_time: i64,
 }
 
 #[derive(Insertable)]
@@ -41,6 +45,8 @@ pub struct NewSession<'a> {
     pub last_ip: &'a str,
     pub last_user_agent: &'a str,
     pub key_version: i32,
+    pub amr: &'a str,
+    pub auth_time: i64,
 }
 
 pub fn insert(conn: &mut Conn, session: &NewSession<'_>) -> QueryResult<SessionRow> {
@@ -85,6 +91,18 @@ pub fn touch(
         sessions::key_version.eq(session.key_version),
     ));
     native!(conn, c => update.execute(c)).map(drop)
+}
+
+/// Records a new authentication of an open session (sudo mode); returns whether it is open.
+pub fn set_auth_time(conn: &mut Conn, id: i64, at: i64) -> QueryResult<bool> {
+    diesel::update(
+        sessions::table
+            .find(id)
+            .filter(sessions::ended_at.is_null()),
+    )
+    .set(sessions::auth_time.eq(at))
+    .execute(conn)
+    .map(|n| n > 0)
 }
 
 /// Ends a session that is still active; returns whether it was.

@@ -15,6 +15,9 @@ pub struct UserRow {
     pub disabled: bool,
     pub created_at: i64,
     pub last_login_at: Option<i64>,
+    pub password_changed_at: Option<i64>,
+    /// When the authenticator app was turned on; `None`: off.
+    pub totp_enabled_at: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -74,6 +77,17 @@ pub fn set_last_login(conn: &mut Conn, id: i64, at: i64) -> QueryResult<()> {
 pub fn set_password_hash(conn: &mut Conn, id: i64, hash: &str) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(users::password_hash.eq(hash))
+        .execute(conn)
+        .map(drop)
+}
+
+/// A new password chosen by its owner or set by an admin (not a rehash at another cost).
+pub fn set_password(conn: &mut Conn, id: i64, hash: &str, at: i64) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::password_hash.eq(hash),
+            users::password_changed_at.eq(at),
+        ))
         .execute(conn)
         .map(drop)
 }

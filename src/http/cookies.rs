@@ -18,6 +18,7 @@ pub struct CookiePolicy {
     pub csrf: &'static str,
     pub notice: &'static str,
     pub device: &'static str,
+    pub pending: &'static str,
 }
 
 impl From<&Config> for CookiePolicy {
@@ -50,6 +51,11 @@ impl From<&Config> for CookiePolicy {
                 "__Host-doorman_device"
             } else {
                 "doorman_device"
+            },
+            pending: if secure {
+                "__Host-doorman_pending"
+            } else {
+                "doorman_pending"
             },
         }
     }
@@ -100,6 +106,11 @@ impl CookiePolicy {
         }
     }
 
+    /// A new access token for the session this browser is in (its refresh cookie stays).
+    pub fn set_access(&self, jar: &CookieJar<'_>, access_jwt: String) {
+        jar.add(self.build(self.access, access_jwt));
+    }
+
     pub fn clear_session(&self, jar: &CookieJar<'_>) {
         jar.add(self.removal(self.access));
         jar.add(self.removal(self.refresh));
@@ -123,6 +134,21 @@ impl CookiePolicy {
         let mut cookie = self.build(self.device, token);
         cookie.set_max_age(Duration::days(365));
         jar.add(cookie);
+    }
+
+    /// A half-done login of this browser: gone with the browser, and after five minutes.
+    pub fn set_pending(&self, jar: &CookieJar<'_>, token: String) {
+        let mut cookie = self.build(self.pending, token);
+        cookie.set_max_age(Duration::seconds(crate::core::pending_login::LIFETIME));
+        jar.add(cookie);
+    }
+
+    pub fn pending_token(&self, jar: &CookieJar<'_>) -> Option<String> {
+        jar.get(self.pending).map(|c| c.value().to_owned())
+    }
+
+    pub fn clear_pending(&self, jar: &CookieJar<'_>) {
+        jar.add(self.removal(self.pending));
     }
 
     /// The known-device token this browser carries, if any.
@@ -172,10 +198,15 @@ pub enum Notice {
     UserDisabled,
     UserEnabled,
     UserSessionsEnded,
+    SecondFactorsReset,
+    SecondFactorRequired,
+    SudoGranted,
+    SignInExpired,
+    AuthenticatorOff,
 }
 
 impl Notice {
-    const ALL: [Notice; 9] = [
+    const ALL: [Notice; 14] = [
         Notice::SignedOut,
         Notice::Welcome,
         Notice::SessionEnded,
@@ -185,6 +216,11 @@ impl Notice {
         Notice::UserDisabled,
         Notice::UserEnabled,
         Notice::UserSessionsEnded,
+        Notice::SecondFactorsReset,
+        Notice::SecondFactorRequired,
+        Notice::SudoGranted,
+        Notice::SignInExpired,
+        Notice::AuthenticatorOff,
     ];
 
     pub fn code(self) -> &'static str {
@@ -198,11 +234,19 @@ impl Notice {
             Notice::UserDisabled => "user_disabled",
             Notice::UserEnabled => "user_enabled",
             Notice::UserSessionsEnded => "user_sessions_ended",
+            Notice::SecondFactorsReset => "second_factors_reset",
+            Notice::SecondFactorRequired => "second_factor_required",
+            Notice::SudoGranted => "sudo_granted",
+            Notice::SignInExpired => "sign_in_expired",
+            Notice::AuthenticatorOff => "authenticator_off",
         }
     }
 
     pub fn kind(self) -> &'static str {
-        "success"
+        match self {
+            Notice::SecondFactorRequired | Notice::SignInExpired => "error",
+            _ => "success",
+        }
     }
 
     pub fn message(self) -> &'static str {
@@ -218,6 +262,17 @@ impl Notice {
             Notice::UserDisabled => "The account is disabled and all its sessions have ended.",
             Notice::UserEnabled => "The account is enabled again.",
             Notice::UserSessionsEnded => "The sessions have ended.",
+            Notice::SecondFactorsReset => {
+                "The second factors are removed and the user's sessions have ended."
+            }
+            Notice::SecondFactorRequired => {
+                "Turn on a second factor before you use the admin pages."
+            }
+            Notice::SudoGranted => "Thank you. You can go on with what you were doing.",
+            Notice::SignInExpired => "That sign-in has expired. Sign in again.",
+            Notice::AuthenticatorOff => {
+                "The authenticator app is off and its recovery codes are void."
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::core::passwords::HashError;
 use crate::db::DbError;
 use crate::http::area::Area;
-use crate::http::cookies::CookiePolicy;
+use crate::http::cookies::{CookiePolicy, Notice};
 use crate::http::page::Page;
 use crate::http::refusal::ErrorNote;
 
@@ -29,6 +29,11 @@ pub enum AppError {
     /// The caller's session has ended, as its row says (before the revocation set of this
     /// instance knows): signed out at once.
     SessionEnded,
+    /// A sensitive action from a session that has not authenticated within `sudo_ttl`: to
+    /// `/sudo`, coming back to this page.
+    SudoNeeded(String),
+    /// An admin without a second factor while `require_mfa_for_admins` is on: to `/security`.
+    SecondFactorNeeded,
 }
 
 impl From<DbError> for AppError {
@@ -60,7 +65,11 @@ impl AppError {
             AppError::Busy => rocket::warn!("password hashing queue full"),
             AppError::Render(name) => rocket::error!("template `{name}` failed to render"),
             AppError::HashingFailed => rocket::error!("password hashing failed"),
-            AppError::NotFound | AppError::Invalid(_) | AppError::SessionEnded => {}
+            AppError::NotFound
+            | AppError::Invalid(_)
+            | AppError::SessionEnded
+            | AppError::SudoNeeded(_)
+            | AppError::SecondFactorNeeded => {}
         }
     }
 
@@ -73,6 +82,7 @@ impl AppError {
             AppError::NotFound => Status::NotFound,
             AppError::Invalid(_) => Status::UnprocessableEntity,
             AppError::SessionEnded => Status::Unauthorized,
+            AppError::SudoNeeded(_) | AppError::SecondFactorNeeded => Status::SeeOther,
         }
     }
 }
@@ -106,6 +116,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub retry_after: Option<i64>,
+    /// More fields of the body (`mfa_token`).
+    pub fields: Vec<(&'static str, String)>,
 }
 
 /// The API error a guard refused a request with, for the catcher to answer.
@@ -119,7 +131,15 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            fields: Vec::new(),
         }
+    }
+
+    /// Adds a field to the body.
+    #[must_use]
+    pub fn with_field(mut self, name: &'static str, value: String) -> ApiError {
+        self.fields.push((name, value));
+        self
     }
 
     pub fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -158,13 +178,18 @@ impl From<DbError> for ApiError {
 
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        let mut response =
-            Json(json!({ "error": self.message, "code": self.code })).respond_to(req)?;
+        let mut body = json!({ "error": self.message, "code": self.code });
+        for (name, value) in self.fields {
+            body[name] = json!(value);
+        }
+        let mut response = Json(body).respond_to(req)?;
         response.set_status(self.status);
         if self.status == Status::Unauthorized {
             // RFC 6750 §3: an error code only when a token was presented and refused.
             let challenge = match self.code {
-                "missing_token" | "invalid_credentials" => r#"Bearer realm="doorman""#.to_owned(),
+                "missing_token" | "invalid_credentials" | "mfa_required" => {
+                    r#"Bearer realm="doorman""#.to_owned()
+                }
                 _ => format!(
                     r#"Bearer realm="doorman", error="invalid_token", error_description="{}""#,
                     self.message.replace('"', "'")
@@ -231,6 +256,17 @@ impl<'r> Responder<'r, 'static> for AppError {
                     policy.clear_session(req.cookies());
                 }
                 return rocket::response::Redirect::to("/login").respond_to(req);
+            }
+            AppError::SudoNeeded(page) => {
+                let next = rocket::http::RawStr::new(page).percent_encode();
+                return rocket::response::Redirect::to(format!("/sudo?next={next}"))
+                    .respond_to(req);
+            }
+            AppError::SecondFactorNeeded => {
+                if let Some(policy) = req.rocket().state::<CookiePolicy>() {
+                    policy.set_notice(req.cookies(), Notice::SecondFactorRequired);
+                }
+                return rocket::response::Redirect::to("/security").respond_to(req);
             }
             _ => {}
         }

@@ -10,11 +10,14 @@ use rocket::request::{FromRequest, Outcome};
 use super::silent_refresh::AuthState;
 use crate::auth::keys::ServerSecret;
 use crate::auth::tokens::AccessClaims;
+use crate::clock::SharedClock;
+use crate::config::Config;
 use crate::core::accounts::Accounts;
 use crate::core::passwords::PasswordHasher;
 use crate::core::sessions::Lifetimes;
 use crate::core::throttle::ThrottlePolicy;
 use crate::db::Db;
+use crate::http::error::AppError;
 
 /// A signed-in user. Anonymous requests fail with 401, which the HTML catcher turns into a
 /// redirect to `/login?next=…`.
@@ -65,6 +68,48 @@ impl<'r> FromRequest<'r> for Admin {
             Outcome::Error(e) => Outcome::Error(e),
             Outcome::Forward(f) => Outcome::Forward(f),
         }
+    }
+}
+
+/// A signed-in user about to do a sensitive action, which needs an authentication within
+/// `sudo_ttl` (read from the access token's `auth_time`: no database read).
+#[derive(Debug, Clone)]
+pub struct Sudo {
+    user: SignedIn,
+    fresh: bool,
+}
+
+impl Sudo {
+    /// The user when the session authenticated recently enough; otherwise the answer that
+    /// sends the browser to `/sudo` and back to `page`, changing nothing.
+    pub fn or_ask(self, page: &str) -> Result<SignedIn, AppError> {
+        if self.fresh {
+            Ok(self.user)
+        } else {
+            Err(AppError::SudoNeeded(page.to_owned()))
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Sudo {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        let user = match SignedIn::from_request(req).await {
+            Outcome::Success(user) => user,
+            Outcome::Error(e) => return Outcome::Error(e),
+            Outcome::Forward(f) => return Outcome::Forward(f),
+        };
+        let rocket = req.rocket();
+        let (Some(config), Some(clock)) = (rocket.state::<Config>(), rocket.state::<SharedClock>())
+        else {
+            return Outcome::Error((Status::InternalServerError, ()));
+        };
+        let fresh = user
+            .0
+            .authenticated_within(clock.now(), config.sudo_ttl.as_i64());
+        Outcome::Success(Sudo { user, fresh })
     }
 }
 

@@ -16,6 +16,7 @@ pub mod headers;
 pub mod observe;
 pub mod page;
 pub mod profile_cache;
+pub mod qr;
 pub mod refusal;
 pub mod silent_refresh;
 pub mod templates;

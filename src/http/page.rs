@@ -230,6 +230,7 @@ pub fn session(
         "created_at": row.created_at,
         "last_used_at": row.last_used_at,
         "current": current_sid == Some(row.public_id.as_str()),
+        "signed_in_with": crate::core::sessions::describe_amr(&row.amr),
         "ended_at": row.ended_at,
         "end_reason": row.end_reason.as_deref().map(|r| EndReason::parse(r).map_or("ended", EndReason::describe)),
     })

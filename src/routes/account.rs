@@ -14,10 +14,12 @@ use crate::auth::tokens::TokenService;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::core::accounts::{
-    Accounts, LoginError, NewAccount, SignedInSession, SignupError, SignupErrors,
+    Accounts, LoginAttempt, LoginError, LoginOutcome, NewAccount, SignedInSession, SignupError,
+    SignupErrors,
 };
 use crate::core::events::EventKind;
 use crate::core::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use crate::core::pending_login::{self, SecondStepError};
 use crate::core::sessions::{self as session, EndReason, Ending};
 use crate::db::{Db, DbError};
 use crate::http::client_info::ClientInfo;
@@ -128,6 +130,32 @@ impl Desk<'_> {
         )
     }
 
+    fn verify_form(&self, error: Option<&str>) -> Template {
+        self.page.render(
+            "login_verify",
+            json!({ "csrf_token": self.browser_csrf(), "error": error }),
+        )
+    }
+
+    /// The half-done login is gone: clear its cookie and say so on the login form.
+    fn expired_pending(&self) {
+        self.policy.clear_pending(self.jar);
+        self.policy.set_notice(self.jar, Notice::SignInExpired);
+    }
+
+    /// The right password (and code) of a disabled account.
+    fn disabled(&self) -> RetryAfter<(Status, Template)> {
+        let page = self.page.render(
+            "error",
+            json!({
+                "status": 403,
+                "reason": "Account disabled",
+                "message": "This account is disabled. Ask an administrator to enable it.",
+            }),
+        );
+        RetryAfter(None, (Status::Forbidden, page))
+    }
+
     /// Sets the cookies of a freshly started session.
     fn sign_in(&self, accounts: &Accounts<'_>, now: i64, signed_in: SignedInSession) {
         let session = &signed_in.started.session;
@@ -188,20 +216,23 @@ pub async fn login(
 ) -> LoginResult {
     let form = form.0;
     let now = desk.clock.now();
+    let attempt = LoginAttempt {
+        username: &form.username,
+        password: &form.password,
+        remember: form.remember,
+        next: form.next.as_deref().and_then(|n| local_path(n).map(|_| n)),
+    };
     let outcome = accounts
-        .login(
-            now,
-            &form.username,
-            &form.password,
-            form.remember,
-            caller.device_token,
-            caller.client,
-        )
+        .login(now, attempt, caller.device_token, caller.client)
         .await;
     let (status, message, retry_after) = match outcome {
-        Ok(signed_in) => {
-            desk.sign_in(&accounts, now, signed_in);
+        Ok(LoginOutcome::SignedIn(signed_in)) => {
+            desk.sign_in(&accounts, now, *signed_in);
             return Ok(Either::Left(after_login(form.next.as_deref())));
+        }
+        Ok(LoginOutcome::SecondStep(token)) => {
+            desk.policy.set_pending(desk.jar, token);
+            return Ok(Either::Left(Redirect::to(uri!("/login/verify"))));
         }
         Err(LoginError::InvalidCredentials) => (
             Status::Unauthorized,
@@ -210,27 +241,104 @@ pub async fn login(
         ),
         Err(LoginError::Throttled { retry_after }) => (
             Status::TooManyRequests,
-            format!(
-                "Too many failed sign-ins. Try again in {}.",
-                crate::http::page::minutes(retry_after)
-            ),
+            throttled_message(retry_after),
             Some(retry_after),
         ),
-        Err(LoginError::Disabled) => {
-            let page = desk.page.render(
-                "error",
-                json!({
-                    "status": 403,
-                    "reason": "Account disabled",
-                    "message": "This account is disabled. Ask an administrator to enable it.",
-                }),
-            );
-            return Ok(Either::Right(RetryAfter(None, (Status::Forbidden, page))));
-        }
+        Err(LoginError::Disabled) => return Ok(Either::Right(desk.disabled())),
         Err(LoginError::Hashing(e)) => return Err(e.into()),
         Err(LoginError::Db(e)) => return Err(AppError::Db(e)),
     };
     let template = desk.login_form(&form.username, form.next.as_deref(), Some(&message));
+    Ok(Either::Right(RetryAfter(retry_after, (status, template))))
+}
+
+fn throttled_message(retry_after: i64) -> String {
+    format!(
+        "Too many failed sign-ins. Try again in {}.",
+        crate::http::page::minutes(retry_after)
+    )
+}
+
+/// The second step of a login: a page asking for the code, while the pending cookie is good.
+#[get("/login/verify")]
+pub async fn verify_page(
+    viewer: Viewer,
+    desk: Desk<'_>,
+    db: &State<Db>,
+) -> Result<Either<Redirect, Template>, AppError> {
+    if viewer.0.is_some() {
+        return Ok(Either::Left(after_login(None)));
+    }
+    let Some(token) = desk.policy.pending_token(desk.jar) else {
+        return Ok(Either::Left(Redirect::to(uri!("/login"))));
+    };
+    let now = desk.clock.now();
+    let waiting = db
+        .run(move |conn| pending_login::is_waiting(conn, &token, now).map_err(DbError::from))
+        .await?;
+    if !waiting {
+        desk.expired_pending();
+        return Ok(Either::Left(Redirect::to(uri!("/login"))));
+    }
+    Ok(Either::Right(desk.verify_form(None)))
+}
+
+#[derive(FromForm)]
+pub struct VerifyForm {
+    code: String,
+}
+
+impl CsrfForm for VerifyForm {
+    const BEFORE_LOGIN: bool = true;
+}
+
+#[post("/login/verify", data = "<form>")]
+pub async fn verify(
+    form: Checked<VerifyForm>,
+    caller: ClientDevice,
+    accounts: Accounts<'_>,
+    desk: Desk<'_>,
+) -> LoginResult {
+    let Some(token) = desk.policy.pending_token(desk.jar) else {
+        return Ok(Either::Left(Redirect::to(uri!("/login"))));
+    };
+    let now = desk.clock.now();
+    let outcome = accounts
+        .second_step(
+            now,
+            &token,
+            &form.0.code,
+            caller.device_token,
+            caller.client,
+        )
+        .await;
+    let (status, message, retry_after) = match outcome {
+        Ok(finished) => {
+            desk.policy.clear_pending(desk.jar);
+            desk.sign_in(&accounts, now, finished.signed_in);
+            return Ok(Either::Left(after_login(finished.next.as_deref())));
+        }
+        Err(SecondStepError::Expired | SecondStepError::WrongCode { ended: true }) => {
+            desk.expired_pending();
+            return Ok(Either::Left(Redirect::to(uri!("/login"))));
+        }
+        Err(SecondStepError::WrongCode { ended: false }) => (
+            Status::Unauthorized,
+            "That code is not right, or was used before.".to_owned(),
+            None,
+        ),
+        Err(SecondStepError::Throttled { retry_after }) => (
+            Status::TooManyRequests,
+            throttled_message(retry_after),
+            Some(retry_after),
+        ),
+        Err(SecondStepError::Disabled) => {
+            desk.policy.clear_pending(desk.jar);
+            return Ok(Either::Right(desk.disabled()));
+        }
+        Err(SecondStepError::Db(e)) => return Err(AppError::Db(e)),
+    };
+    let template = desk.verify_form(Some(&message));
     Ok(Either::Right(RetryAfter(retry_after, (status, template))))
 }
 
@@ -340,7 +448,15 @@ pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("account pages", |rocket| async {
         rocket.mount(
             "/",
-            rocket::routes![login_page, login, signup_page, signup, logout],
+            rocket::routes![
+                login_page,
+                login,
+                verify_page,
+                verify,
+                signup_page,
+                signup,
+                logout
+            ],
         )
     })
 }

@@ -8,7 +8,9 @@ use rocket::{Either, Request, get, post};
 use rocket_dyn_templates::Template;
 use serde_json::{Value, json};
 
+use crate::config::Config;
 use crate::core::admin::{self, Actor, AdminError};
+use crate::core::second_factors;
 use crate::core::sessions::Lifetimes;
 use crate::core::users::Role;
 use crate::db::{
@@ -22,7 +24,7 @@ use crate::http::csrf::{Checked, CsrfForm};
 use crate::http::device_labels::DeviceLabels;
 use crate::http::effects::Effects;
 use crate::http::error::AppError;
-use crate::http::guards::Admin;
+use crate::http::guards::{Admin, Sudo};
 use crate::http::page::{self as views, Page};
 use crate::routes::account::ButtonForm;
 
@@ -50,6 +52,7 @@ pub async fn console(
     users: Option<i64>,
     events: Option<i64>,
 ) -> Result<Template, AppError> {
+    console.admitted()?;
     let Console {
         db,
         lifetimes,
@@ -116,6 +119,7 @@ async fn user_context(
             active_sessions: i64::try_from(detail.active.len()).unwrap_or(i64::MAX),
             user: detail.user,
         }),
+        "methods": detail.methods,
         "sessions": sessions(&detail.active),
         "ended_sessions": sessions(&detail.ended),
         "events": detail
@@ -129,6 +133,7 @@ async fn user_context(
 
 #[get("/admin/users/<id>")]
 pub async fn user(console: Console<'_>, id: &str) -> Result<Template, AppError> {
+    console.admitted()?;
     let Console {
         db,
         lifetimes,
@@ -147,6 +152,10 @@ type ActionResult = Result<Either<Redirect, (Status, Template)>, AppError>;
 /// database, the request's client, the page and the effects on the way out.
 pub struct Console<'r> {
     admin: Admin,
+    /// The admin's session authenticated within `sudo_ttl`.
+    sudo: bool,
+    /// `require_mfa_for_admins` is on and this admin has no second factor.
+    second_factor_missing: bool,
     db: &'r Db,
     lifetimes: &'r Lifetimes,
     labels: &'r DeviceLabels,
@@ -165,20 +174,40 @@ impl<'r> FromRequest<'r> for Console<'r> {
             Outcome::Error(e) => return Outcome::Error(e),
             Outcome::Forward(f) => return Outcome::Forward(f),
         };
+        let sudo = match Sudo::from_request(req).await {
+            Outcome::Success(sudo) => sudo.or_ask("/admin").is_ok(),
+            Outcome::Error(e) => return Outcome::Error(e),
+            Outcome::Forward(f) => return Outcome::Forward(f),
+        };
         let fx = match Effects::from_request(req).await {
             Outcome::Success(fx) => fx,
             Outcome::Error(e) => return Outcome::Error(e),
             Outcome::Forward(f) => return Outcome::Forward(f),
         };
-        let (Some(db), Some(lifetimes), Some(labels)) = (
+        let (Some(db), Some(lifetimes), Some(labels), Some(config)) = (
             req.rocket().state::<Db>(),
             req.rocket().state::<Lifetimes>(),
             req.rocket().state::<DeviceLabels>(),
+            req.rocket().state::<Config>(),
         ) else {
             return Outcome::Error((Status::InternalServerError, ()));
         };
+        let second_factor_missing = if config.require_mfa_for_admins {
+            let id = admin.0.user_id();
+            let found = db
+                .run(move |conn| db::users::find(conn, id).map_err(DbError::from))
+                .await;
+            match found {
+                Ok(user) => !user.as_ref().is_some_and(second_factors::is_on),
+                Err(_) => return Outcome::Error((Status::ServiceUnavailable, ())),
+            }
+        } else {
+            false
+        };
         Outcome::Success(Console {
             admin,
+            sudo,
+            second_factor_missing,
             db,
             lifetimes,
             labels,
@@ -190,6 +219,15 @@ impl<'r> FromRequest<'r> for Console<'r> {
 }
 
 impl Console<'_> {
+    /// Whether this admin may use the console: with `require_mfa_for_admins`, only once a
+    /// second factor is on (else to `/security`).
+    fn admitted(&self) -> Result<(), AppError> {
+        if self.second_factor_missing {
+            return Err(AppError::SecondFactorNeeded);
+        }
+        Ok(())
+    }
+
     /// Runs an admin action on user `id` and answers the way every admin form does: 303 back to
     /// the user's page with a message, or the page again with 409 for the last-admin rule.
     async fn act<F, R>(self, id: &str, notice: Notice, action: F) -> ActionResult
@@ -198,6 +236,10 @@ impl Console<'_> {
         R: Send + 'static,
     {
         let id = user_id(id)?;
+        self.admitted()?;
+        if !self.sudo {
+            return Err(AppError::SudoNeeded(format!("/admin/users/{id}")));
+        }
         let (admin_id, now, client) = (self.admin.0.user_id(), self.fx.now, self.client);
         let outcome = self
             .db
@@ -301,6 +343,13 @@ pub async fn enable(console: Console<'_>, id: &str, _form: Checked<ButtonForm>) 
         .await
 }
 
+#[post("/admin/users/<id>/reset-mfa", data = "<_form>")]
+pub async fn reset_mfa(console: Console<'_>, id: &str, _form: Checked<ButtonForm>) -> ActionResult {
+    console
+        .act(id, Notice::SecondFactorsReset, admin::reset_mfa)
+        .await
+}
+
 /// Mounts this file's routes.
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("admin console", |rocket| async {
@@ -313,7 +362,8 @@ pub fn stage() -> rocket::fairing::AdHoc {
                 revoke_all,
                 set_role,
                 disable,
-                enable
+                enable,
+                reset_mfa
             ],
         )
     })

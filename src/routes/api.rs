@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 
 use crate::auth::keys::ServerSecret;
 use crate::auth::tokens::TokenService;
-use crate::core::accounts::{Accounts, LoginError};
+use crate::core::accounts::{Accounts, LoginAttempt, LoginError, LoginOutcome, SignedInSession};
 use crate::core::admin;
+use crate::core::pending_login::SecondStepError;
 use crate::core::rotation::{self, LogoutOutcome, RefreshError, rotate_on};
 use crate::core::sessions::{self as session, Lifetimes};
 use crate::db::{self, DbError, sessions::SessionRow, users::UserRow};
@@ -99,6 +100,7 @@ fn user_json(user: &UserRow) -> Value {
 fn session_json(row: &SessionRow, current_sid: &str, labels: &DeviceLabels) -> Value {
     json!({
         "sid": row.public_id,
+        "amr": row.amr.split(' ').collect::<Vec<_>>(),
         "device": labels.label(&row.last_user_agent),
         "ip": row.last_ip,
         "created_at": rfc3339(row.created_at),
@@ -131,44 +133,111 @@ pub async fn login(
         device_token,
     } = body.0;
     let now = fx.now;
-    match accounts
-        .login(now, &username, &password, false, device_token, client)
-        .await
-    {
-        Ok(signed_in) => {
-            let pair = Pair {
-                tokens,
-                lifetimes: &accounts.lifetimes,
-            };
-            let session = &signed_in.started.session;
-            let mut answer = pair.answer(
-                session,
-                &signed_in.user.role,
-                signed_in.started.refresh_token,
-                now,
-            );
-            answer["device_token"] = Value::String(signed_in.device_token);
-            Ok(Json(answer))
+    let attempt = LoginAttempt {
+        username: &username,
+        password: &password,
+        remember: false,
+        next: None,
+    };
+    match accounts.login(now, attempt, device_token, client).await {
+        Ok(LoginOutcome::SignedIn(signed_in)) => {
+            Ok(Json(pair_of(&accounts, tokens, *signed_in, now)))
         }
+        Ok(LoginOutcome::SecondStep(mfa_token)) => Err(ApiError::unauthorized(
+            "mfa_required",
+            "This account has a second factor: send a code with the mfa_token to /api/auth/mfa.",
+        )
+        .with_field("mfa_token", mfa_token)),
         Err(LoginError::InvalidCredentials) => Err(ApiError::unauthorized(
             "invalid_credentials",
             "The username or password is not right.",
         )),
-        Err(LoginError::Disabled) => Err(ApiError::new(
-            Status::Forbidden,
-            "account_disabled",
-            "This account is disabled.",
-        )),
-        Err(LoginError::Throttled { retry_after }) => Err(ApiError {
-            retry_after: Some(retry_after),
-            ..ApiError::new(
-                Status::TooManyRequests,
-                "too_many_attempts",
-                "Too many failed sign-ins; wait before trying again.",
-            )
-        }),
+        Err(LoginError::Disabled) => Err(disabled()),
+        Err(LoginError::Throttled { retry_after }) => Err(throttled(retry_after)),
         Err(LoginError::Hashing(e)) => Err(AppError::from(e).into()),
         Err(LoginError::Db(e)) => Err(e.into()),
+    }
+}
+
+/// The answer of a finished login: a token pair and the device token to send next time.
+fn pair_of(
+    accounts: &Accounts<'_>,
+    tokens: &TokenService,
+    signed_in: SignedInSession,
+    now: i64,
+) -> Value {
+    let pair = Pair {
+        tokens,
+        lifetimes: &accounts.lifetimes,
+    };
+    let mut answer = pair.answer(
+        &signed_in.started.session,
+        &signed_in.user.role,
+        signed_in.started.refresh_token,
+        now,
+    );
+    answer["device_token"] = Value::String(signed_in.device_token);
+    answer
+}
+
+fn disabled() -> ApiError {
+    ApiError::new(
+        Status::Forbidden,
+        "account_disabled",
+        "This account is disabled.",
+    )
+}
+
+fn throttled(retry_after: i64) -> ApiError {
+    ApiError {
+        retry_after: Some(retry_after),
+        ..ApiError::new(
+            Status::TooManyRequests,
+            "too_many_attempts",
+            "Too many failed sign-ins; wait before trying again.",
+        )
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SecondStep {
+    mfa_token: String,
+    code: String,
+    #[serde(default)]
+    device_token: Option<String>,
+}
+
+/// The second step of a login that answered `mfa_required`.
+#[post("/auth/mfa", data = "<body>")]
+pub async fn mfa(
+    body: ApiJson<SecondStep>,
+    client: ClientInfo,
+    accounts: Accounts<'_>,
+    tokens: &State<TokenService>,
+    fx: Effects<'_>,
+) -> ApiResult<Json<Value>> {
+    let SecondStep {
+        mfa_token,
+        code,
+        device_token,
+    } = body.0;
+    let now = fx.now;
+    match accounts
+        .second_step(now, &mfa_token, &code, device_token, client)
+        .await
+    {
+        Ok(finished) => Ok(Json(pair_of(&accounts, tokens, finished.signed_in, now))),
+        Err(SecondStepError::Expired) => Err(ApiError::unauthorized(
+            "invalid_token",
+            "This mfa_token has expired or was used; sign in again.",
+        )),
+        Err(SecondStepError::WrongCode { .. }) => Err(ApiError::unauthorized(
+            "invalid_credentials",
+            "The code is not right.",
+        )),
+        Err(SecondStepError::Disabled) => Err(disabled()),
+        Err(SecondStepError::Throttled { retry_after }) => Err(throttled(retry_after)),
+        Err(SecondStepError::Db(e)) => Err(e.into()),
     }
 }
 
@@ -364,6 +433,7 @@ pub fn stage() -> rocket::fairing::AdHoc {
             "/api",
             rocket::routes![
                 login,
+                mfa,
                 refresh,
                 logout,
                 me,

@@ -9,4 +9,6 @@ pub mod health;
 pub mod jwks;
 pub mod metrics;
 pub mod pages;
+pub mod security;
 pub mod sessions;
+pub mod sudo;

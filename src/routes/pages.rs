@@ -16,7 +16,7 @@ use crate::http::cookies::{ClientDevice, Notice};
 use crate::http::csrf::{Checked, CsrfForm};
 use crate::http::effects::Effects;
 use crate::http::error::{AppError, RetryAfter};
-use crate::http::guards::{SignedIn, Viewer};
+use crate::http::guards::{SignedIn, Sudo, Viewer};
 use crate::http::page::{FixedPages, Page};
 use crate::http::profile_cache::{ProfileCache, ProfileParts};
 
@@ -125,7 +125,7 @@ impl CsrfForm for PasswordForm {}
 
 #[post("/password", data = "<form>")]
 pub async fn change_password(
-    user: SignedIn,
+    sudo: Sudo,
     form: Checked<PasswordForm>,
     caller: ClientDevice,
     accounts: Accounts<'_>,
@@ -133,6 +133,7 @@ pub async fn change_password(
     source: ProfileSource<'_>,
     fx: Effects<'_>,
 ) -> Result<Either<Redirect, RetryAfter<(Status, Template)>>, AppError> {
+    let user = sudo.or_ask("/profile")?;
     let form = form.0;
     let outcome = accounts
         .change_password(

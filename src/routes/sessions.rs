@@ -13,7 +13,7 @@ use crate::http::csrf::Checked;
 use crate::http::device_labels::DeviceLabels;
 use crate::http::effects::Effects;
 use crate::http::error::AppError;
-use crate::http::guards::SignedIn;
+use crate::http::guards::{SignedIn, Sudo};
 use crate::http::page::{self as views, Page};
 use crate::routes::account::ButtonForm;
 
@@ -63,12 +63,13 @@ pub async fn revoke(
 
 #[post("/sessions/revoke-others", data = "<_form>")]
 pub async fn revoke_others(
-    user: SignedIn,
+    sudo: Sudo,
     _form: Checked<ButtonForm>,
     client: ClientInfo,
     db: &State<Db>,
     fx: Effects<'_>,
 ) -> Result<Redirect, AppError> {
+    let user = sudo.or_ask("/sessions")?;
     let (user_id, now, keep) = (user.user_id(), fx.now, user.sid().to_owned());
     db.write(move |tx| {
         let ending = Ending::revoked(now, &client, Some("signed out everywhere else"));

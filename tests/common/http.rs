@@ -111,6 +111,8 @@ pub struct Server {
     pub base: String,
     /// The server's own pool, for looking at what it stored.
     pub db: doorman::db::Db,
+    /// The server secret it keys refresh successors, device tokens and recovery codes with.
+    pub secret: doorman::auth::keys::ServerSecret,
     shutdown: Shutdown,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -132,6 +134,10 @@ impl Server {
             .state::<doorman::db::Db>()
             .cloned()
             .expect("a database");
+        let secret = rocket
+            .state::<doorman::auth::keys::ServerSecret>()
+            .cloned()
+            .expect("a server secret");
         let thread = thread::spawn(move || {
             let _ = rocket::execute(rocket.launch());
         });
@@ -140,6 +146,7 @@ impl Server {
         Server {
             base,
             db,
+            secret,
             shutdown,
             thread: Some(thread),
         }

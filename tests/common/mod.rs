@@ -64,6 +64,21 @@ pub struct TestApp {
     pub database_url: String,
 }
 
+/// A JSON POST to the API: the status and the body (`Null` when it is not JSON).
+pub fn api_post(app: &TestApp, path: &str, body: Value) -> (Status, Value) {
+    let response = app
+        .client
+        .post(path.to_owned())
+        .header(ContentType::JSON)
+        .body(body.to_string())
+        .dispatch();
+    let status = response.status();
+    (
+        status,
+        serde_json::from_str(&response.into_string().unwrap_or_default()).unwrap_or(Value::Null),
+    )
+}
+
 impl TestApp {
     pub fn new() -> TestApp {
         TestApp::with(json!({}))
@@ -368,3 +383,4 @@ pub const ACCESS: &str = "__Host-doorman_access";
 pub const REFRESH: &str = "__Host-doorman_refresh";
 pub const CSRF: &str = "__Host-doorman_csrf";
 pub const DEVICE: &str = "__Host-doorman_device";
+pub const PENDING: &str = "__Host-doorman_pending";

@@ -1,0 +1,167 @@
+//! Logins waiting for their second step. The right password of an account with a second factor
+//! starts no session: it stores a pending login (hashed, single use, [`LIFETIME`], at most
+//! [`MAX_WRONG_CODES`]) whose token the browser keeps in its pending cookie or the API client
+//! gets as `mfa_token`. The session exists only once a code finishes it.
+
+use diesel::result::Error as DieselError;
+
+use super::accounts::{Accounts, SignedInSession, reserve_or_record};
+use crate::core::client::ClientInfo;
+use crate::core::events::{self, EventKind};
+use crate::core::known_device::KnownDevice;
+use crate::core::second_factors::{self, Proof};
+use crate::core::sessions::{self as session, SignInMethod, token_hash};
+use crate::core::throttle::{Subjects, ThrottlePolicy};
+use crate::crypto;
+use crate::db::{self, DbError, Tx, users::UserRow};
+
+/// How long a half-done login waits for its code, in seconds.
+pub const LIFETIME: i64 = 5 * 60;
+
+/// Wrong codes that end a half-done login.
+pub const MAX_WRONG_CODES: i32 = 5;
+
+/// Longest pending token worth looking up; real ones are 43 characters.
+const MAX_TOKEN_LEN: usize = 64;
+
+/// Stores a pending login of `user`; returns its token (never stored in clear).
+pub fn create(
+    tx: &mut Tx<'_>,
+    now: i64,
+    user: &UserRow,
+    remember: bool,
+    next: Option<&str>,
+) -> Result<String, DieselError> {
+    let token = crypto::random_token::<32>();
+    db::pending_logins::insert(
+        tx,
+        &db::pending_logins::NewPending {
+            token_hash: &token_hash(&token),
+            user_id: user.id,
+            remember,
+            next,
+            created_at: now,
+            expires_at: now.saturating_add(LIFETIME),
+        },
+    )?;
+    Ok(token)
+}
+
+/// Whether `token` names a pending login that is still waiting at `now`.
+pub fn is_waiting(conn: &mut db::Conn, token: &str, now: i64) -> Result<bool, DieselError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Ok(false);
+    }
+    Ok(db::pending_logins::find_live(conn, &token_hash(token), now)?.is_some())
+}
+
+/// A finished second step: the new session, and where the browser asked to go.
+#[derive(Debug)]
+pub struct Finished {
+    pub signed_in: SignedInSession,
+    pub next: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum SecondStepError {
+    /// No such pending login, or it expired, was finished or ended by wrong codes: start over.
+    Expired,
+    /// The code was not right (or was used before). `ended`: that was the last try.
+    WrongCode {
+        ended: bool,
+    },
+    /// Too many failures for this account (or device) within `login_window`.
+    Throttled {
+        retry_after: i64,
+    },
+    /// The account was disabled meanwhile.
+    Disabled,
+    Db(DbError),
+}
+
+impl From<DbError> for SecondStepError {
+    fn from(e: DbError) -> Self {
+        SecondStepError::Db(e)
+    }
+}
+
+impl Accounts<'_> {
+    /// The second step of a login: a code of the authenticator app or a recovery code for the
+    /// pending login `token`. One transaction counts the attempt (a wrong code is a failed
+    /// login of the account), spends the code and the pending login, and starts the session.
+    pub async fn second_step(
+        &self,
+        now: i64,
+        token: &str,
+        code: &str,
+        device_token: Option<String>,
+        client: ClientInfo,
+    ) -> Result<Finished, SecondStepError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(SecondStepError::Expired);
+        }
+        let (lifetimes, throttle, secret) = (self.lifetimes, self.throttle, self.secret.clone());
+        let (hash, code) = (token_hash(token), code.to_owned());
+        self.db
+            .write(move |tx| -> Result<_, DbError> {
+                let Some(pending) = db::pending_logins::find_live(tx, &hash, now)? else {
+                    return Ok(Err(SecondStepError::Expired));
+                };
+                let Some(user) = db::users::find(tx, pending.user_id)? else {
+                    return Ok(Err(SecondStepError::Expired));
+                };
+                if user.disabled {
+                    db::pending_logins::take(tx, pending.id)?;
+                    return Ok(Err(SecondStepError::Disabled));
+                }
+                let device = KnownDevice::of_user(&secret, device_token.as_deref(), user.id);
+                let subjects = Subjects::attempt(device.as_ref(), &user.username, &client.ip);
+                let reservation =
+                    match reserve_or_record(tx, now, &throttle, &subjects, Some(&user), &client)? {
+                        Ok(reservation) => reservation,
+                        Err(retry_after) => {
+                            return Ok(Err(SecondStepError::Throttled { retry_after }));
+                        }
+                    };
+                let Some(proof) = second_factors::spend_code(tx, &secret, user.id, &code, now)?
+                else {
+                    events::record(tx, now, EventKind::MfaFailed, Some(user.id), None, &client)?;
+                    let ended = db::pending_logins::fail(tx, pending.id, MAX_WRONG_CODES)?;
+                    return Ok(Err(SecondStepError::WrongCode { ended }));
+                };
+                if !db::pending_logins::take(tx, pending.id)? {
+                    return Ok(Err(SecondStepError::Expired));
+                }
+                ThrottlePolicy::forgive(tx, &reservation)?;
+                let started = session::start(
+                    tx,
+                    now,
+                    &lifetimes,
+                    &user,
+                    pending.remember,
+                    &client,
+                    SignInMethod::PasswordAndCode,
+                )?;
+                if proof == Proof::RecoveryCode {
+                    events::record(
+                        tx,
+                        now,
+                        EventKind::RecoveryCodeUsed,
+                        Some(user.id),
+                        Some(started.session.id),
+                        &client,
+                    )?;
+                }
+                let device = device.unwrap_or_else(|| KnownDevice::new(user.id));
+                Ok(Ok(Finished {
+                    signed_in: SignedInSession {
+                        device_token: device.token(&secret),
+                        user,
+                        started,
+                    },
+                    next: pending.next,
+                }))
+            })
+            .await?
+    }
+}

@@ -1,0 +1,111 @@
+//! Sudo mode: sensitive actions (password change, second factors, signing out everywhere else,
+//! every admin action) need an authentication within `sudo_ttl`. A login counts; later, the
+//! session authenticates again at `/sudo`, which moves its `auth_time`.
+
+use super::accounts::{Accounts, CheckError, OwnPasswordError};
+use crate::core::client::ClientInfo;
+use crate::core::events::{self, EventKind};
+use crate::core::second_factors::{self, Proof};
+use crate::core::throttle::ThrottlePolicy;
+use crate::db::{self, DbError, sessions::SessionRow};
+
+#[derive(Debug)]
+pub enum SudoError {
+    WrongPassword,
+    /// The password was right, the second factor's code was not.
+    WrongCode,
+    Throttled {
+        retry_after: i64,
+    },
+    /// The session ended meanwhile.
+    SessionEnded,
+    Check(CheckError),
+}
+
+impl From<DbError> for SudoError {
+    fn from(e: DbError) -> Self {
+        SudoError::Check(CheckError::Db(e))
+    }
+}
+
+impl From<OwnPasswordError> for SudoError {
+    fn from(e: OwnPasswordError) -> Self {
+        match e {
+            OwnPasswordError::Wrong => SudoError::WrongPassword,
+            OwnPasswordError::Throttled { retry_after } => SudoError::Throttled { retry_after },
+            OwnPasswordError::Check(e) => SudoError::Check(e),
+        }
+    }
+}
+
+/// What `/sudo` asks for again.
+pub struct Reauthentication<'a> {
+    pub user_id: i64,
+    /// The session that asks, by public id.
+    pub sid: &'a str,
+    pub password: &'a str,
+    /// The second factor's code, when the account has one.
+    pub code: &'a str,
+}
+
+impl Accounts<'_> {
+    /// Authenticates a signed-in session again: its user's password, and a code when the
+    /// account has a second factor. Wrong passwords and codes count as failed logins. Returns
+    /// the session with its new `auth_time`.
+    pub async fn reauthenticate(
+        &self,
+        now: i64,
+        asked: Reauthentication<'_>,
+        device_token: Option<String>,
+        client: ClientInfo,
+    ) -> Result<SessionRow, SudoError> {
+        let (user, reservation) = self
+            .check_own_password(now, asked.user_id, asked.password, device_token, &client)
+            .await?;
+        let (secret, sid, code) = (
+            self.secret.clone(),
+            asked.sid.to_owned(),
+            asked.code.to_owned(),
+        );
+        self.db
+            .write(move |tx| -> Result<_, DbError> {
+                let proof = if second_factors::is_on(&user) {
+                    let proof = second_factors::spend_code(tx, &secret, user.id, &code, now)?;
+                    if proof.is_none() {
+                        events::record(
+                            tx,
+                            now,
+                            EventKind::MfaFailed,
+                            Some(user.id),
+                            None,
+                            &client,
+                        )?;
+                        return Ok(Err(SudoError::WrongCode));
+                    }
+                    proof
+                } else {
+                    None
+                };
+                ThrottlePolicy::forgive(tx, &reservation)?;
+                let Some(mut session) =
+                    db::sessions::find_by_public_id(tx, &sid)?.filter(|s| s.user_id == user.id)
+                else {
+                    return Ok(Err(SudoError::SessionEnded));
+                };
+                if !db::sessions::set_auth_time(tx, session.id, now)? {
+                    return Ok(Err(SudoError::SessionEnded));
+                }
+                session.auth_time = now;
+                let kinds: &[EventKind] = if proof == Some(Proof::RecoveryCode) {
+                    &[EventKind::RecoveryCodeUsed, EventKind::SudoGranted]
+                } else {
+                    &[EventKind::SudoGranted]
+                };
+                for &kind in kinds {
+                    events::record(tx, now, kind, Some(user.id), Some(session.id), &client)?;
+                }
+                Ok(Ok(session))
+            })
+            .await?
+    }
+}
