@@ -1,7 +1,7 @@
 //! A real browser: headless Chromium driven through chromedriver. Signs in through the form,
 //! stays signed in past the access token's lifetime, revokes a second browser's session and sees
 //! it land on the login page; takes screenshots of every page at desktop and phone widths into
-//! `target/screenshots/`.
+//! `target/screenshots/`. A second test turns on an authenticator app and signs in with its codes.
 //!
 //! Skipped (with a message) when Chromium or chromedriver is not installed; under CI (`CI` set)
 //! their absence is a failure, since `.ci/run` installs them.
@@ -86,6 +86,12 @@ async fn browser(driver: &Driver, profile: &Path) -> Client {
 }
 
 async fn sign_in(client: &Client, base: &str, username: &str) {
+    submit_password(client, base, username).await;
+    arrive(client, "/profile").await;
+}
+
+/// Fills the login form and sends it.
+async fn submit_password(client: &Client, base: &str, username: &str) {
     client.goto(&format!("{base}/login")).await.unwrap();
     client
         .find(Locator::Css("#username"))
@@ -108,7 +114,31 @@ async fn sign_in(client: &Client, base: &str, username: &str) {
         .click()
         .await
         .unwrap();
-    arrive(client, "/profile").await;
+}
+
+/// Types `text` into the field `css` and presses the button of its form.
+async fn fill_and_send(client: &Client, css: &str, text: &str) {
+    let field = client.find(Locator::Css(css)).await.unwrap();
+    field.send_keys(text).await.unwrap();
+    client
+        .find(Locator::Css(&format!("form:has({css}) button")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn press(client: &Client, form_action: &str) {
+    client
+        .find(Locator::Css(&format!(
+            "form[action='{form_action}'] button"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 async fn path(client: &Client) -> String {
@@ -168,6 +198,11 @@ fn screenshot_dir() -> PathBuf {
 /// Screenshots of the page at `path`, at desktop and phone widths, the whole page tall.
 async fn shoot(client: &Client, base: &str, path: &str, name: &str) {
     client.goto(&format!("{base}{path}")).await.unwrap();
+    shoot_here(client, name).await;
+}
+
+/// Screenshots of the page the browser is on (the answer to a form, too).
+async fn shoot_here(client: &Client, name: &str) {
     for (label, (width, height)) in [("desktop", DESKTOP), ("phone", PHONE)] {
         client.set_window_size(width, height).await.unwrap();
         let full = client
@@ -197,27 +232,39 @@ async fn shoot(client: &Client, base: &str, path: &str, name: &str) {
     client.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
 }
 
+/// Whether Chromium and chromedriver are here; under CI they must be.
+fn browsers_installed() -> bool {
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must install chromium and chromium-driver"
+    );
+    eprintln!("skipping the browser test: {CHROMIUM} or {CHROMEDRIVER} is not installed");
+    false
+}
+
+/// doorman on 127.0.0.1 with the users `alice` and `root` (an admin).
+fn server_with_users(dir: &tempfile::TempDir, clock: &doorman::clock::ManualClock) -> http::Server {
+    let server = http::Server::start(app(dir, json!({}), clock));
+    let hash = doorman::core::passwords::hash_blocking(PASSWORD, 4).unwrap();
+    let mut conn = server.db.conn().unwrap();
+    let now = clock.now_secs();
+    doorman::core::users::create_user(&mut conn, now, "alice", &hash, Role::User).unwrap();
+    doorman::core::users::create_user(&mut conn, now, "root", &hash, Role::Admin).unwrap();
+    drop(conn);
+    server
+}
+
 #[test]
 fn a_person_signs_in_stays_in_and_revokes_another_browser() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install chromium and chromium-driver"
-        );
-        eprintln!("skipping the browser test: {CHROMIUM} or {CHROMEDRIVER} is not installed");
+    if !browsers_installed() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let clock = doorman::clock::ManualClock::starting_now();
-    let server = http::Server::start(app(&dir, json!({}), &clock));
-    {
-        let hash = doorman::core::passwords::hash_blocking(PASSWORD, 4).unwrap();
-        let db = &server.db;
-        let mut conn = db.conn().unwrap();
-        let now = clock.now_secs();
-        doorman::core::users::create_user(&mut conn, now, "alice", &hash, Role::User).unwrap();
-        doorman::core::users::create_user(&mut conn, now, "root", &hash, Role::Admin).unwrap();
-    }
+    let server = server_with_users(&dir, &clock);
     let driver = Driver::start();
     let profiles = tempfile::tempdir().unwrap();
     let base = server.base.clone();
@@ -293,5 +340,96 @@ fn a_person_signs_in_stays_in_and_revokes_another_browser() {
 
         first.close().await.unwrap();
         second.close().await.unwrap();
+    });
+}
+
+/// The code an authenticator app with this base32 key shows at `at`.
+fn totp_code(key: &str, at: i64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(key.replace(' ', "")).unwrap();
+    totp_rs::Builder::new()
+        .with_secret(secret.as_bytes().to_vec())
+        .build()
+        .unwrap()
+        .generate(u64::try_from(at).unwrap())
+        .to_string()
+}
+
+#[test]
+fn a_person_turns_on_an_authenticator_app_and_signs_in_with_it() {
+    if !browsers_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clock = doorman::clock::ManualClock::starting_now();
+    let server = server_with_users(&dir, &clock);
+    let driver = Driver::start();
+    let profiles = tempfile::tempdir().unwrap();
+    let base = server.base.clone();
+
+    rocket::execute(async move {
+        let client = browser(&driver, &profiles.path().join("totp")).await;
+        client.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+        sign_in(&client, &base, "alice").await;
+        shoot(&client, &base, "/security", "security").await;
+
+        press(&client, "/security/totp").await;
+        shows(&client, "Scan this code with your app").await;
+        let key = client
+            .find(Locator::Css("code.secret"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            client
+                .find_all(Locator::Css("figure.qr svg"))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        shoot_here(&client, "totp-enrol").await;
+        fill_and_send(&client, "#code", &totp_code(&key, clock.now_secs())).await;
+        shows(&client, "Your authenticator app is on").await;
+        let codes = client
+            .find_all(Locator::Css("ul.codes code"))
+            .await
+            .unwrap();
+        assert_eq!(codes.len(), 10);
+        let recovery = codes[0].text().await.unwrap();
+        shoot_here(&client, "recovery-codes").await;
+        client
+            .find(Locator::LinkText("I have saved them"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        shows(&client, "10 left").await;
+
+        // Signed out, the password alone leads to the second step.
+        press(&client, "/logout").await;
+        shows(&client, "You have signed out.").await;
+        submit_password(&client, &base, "alice").await;
+        arrive(&client, "/login/verify").await;
+        shoot_here(&client, "login-verify").await;
+        client.goto(&format!("{base}/login/verify")).await.unwrap();
+        fill_and_send(&client, "#code", "000000").await;
+        shows(&client, "That code is not right").await;
+        clock.advance(30);
+        fill_and_send(&client, "#code", &totp_code(&key, clock.now_secs())).await;
+        arrive(&client, "/profile").await;
+        client.goto(&format!("{base}/sessions")).await.unwrap();
+        shows(&client, "password + one-time code").await;
+
+        // A recovery code works once, typed in capitals.
+        press(&client, "/logout").await;
+        shows(&client, "You have signed out.").await;
+        submit_password(&client, &base, "alice").await;
+        arrive(&client, "/login/verify").await;
+        fill_and_send(&client, "#code", &recovery.to_uppercase()).await;
+        arrive(&client, "/profile").await;
+        client.close().await.unwrap();
     });
 }

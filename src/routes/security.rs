@@ -50,10 +50,17 @@ pub async fn security(user: SignedIn, page: Page, db: &State<Db>) -> Result<Temp
 }
 
 fn enrolment_page(page: &Page, enrolment: &Enrolment, error: Option<&str>) -> Template {
+    // Groups of four, as apps show and accept them.
+    let grouped: Vec<&str> = enrolment
+        .secret
+        .as_bytes()
+        .chunks(4)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .collect();
     page.render(
         "totp_enrol",
         json!({
-            "secret": enrolment.secret,
+            "secret": grouped.join(" "),
             "uri": enrolment.uri,
             "qr_svg": qr::svg(&enrolment.uri),
             "error": error,
