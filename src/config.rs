@@ -137,6 +137,8 @@ struct RawConfig {
     sudo_ttl: Secs,
     #[serde(default)]
     require_mfa_for_admins: bool,
+    #[serde(default = "defaults::public_url")]
+    public_url: String,
     admin_password: Option<Secret>,
 }
 
@@ -195,6 +197,9 @@ mod defaults {
     pub fn sudo_ttl() -> Secs {
         Secs(10 * 60)
     }
+    pub fn public_url() -> String {
+        "http://127.0.0.1:8000".into()
+    }
 }
 
 /// Checked settings of one doorman instance.
@@ -234,6 +239,9 @@ pub struct Config {
     pub sudo_ttl: Secs,
     /// Admins must turn on a second factor before they can use `/admin`.
     pub require_mfa_for_admins: bool,
+    /// Where browsers reach doorman: the base of links in mail, and the WebAuthn origin (its
+    /// host is the relying-party id).
+    pub public_url: webauthn_rs::prelude::Url,
     /// The first admin's password (`DOORMAN_ADMIN_PASSWORD`); random when not set.
     pub admin_password: Option<Secret>,
 }
@@ -311,6 +319,18 @@ impl Config {
     }
 }
 
+fn public_url(text: &str) -> Result<webauthn_rs::prelude::Url, ConfigError> {
+    webauthn_rs::prelude::Url::parse(text)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or_else(|| {
+            invalid(
+                "public_url",
+                "must be an http:// or https:// URL with a host",
+            )
+        })
+}
+
 impl RawConfig {
     fn check(self) -> Result<Config, ConfigError> {
         for (key, value) in [
@@ -368,6 +388,7 @@ impl RawConfig {
                 "a PEM private key file is required for asymmetric algorithms",
             ));
         }
+        let public_url = public_url(&self.public_url)?;
         let database_url = match self.database_url {
             Some(url) => {
                 crate::db::DatabaseUrl::parse(&url).map_err(|why| invalid("database_url", why))?;
@@ -406,6 +427,7 @@ impl RawConfig {
             events_retention: self.events_retention,
             sudo_ttl: self.sudo_ttl,
             require_mfa_for_admins: self.require_mfa_for_admins,
+            public_url,
             admin_password: self.admin_password,
         })
     }

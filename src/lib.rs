@@ -80,6 +80,7 @@ pub fn build(figment: Figment, clock: SharedClock) -> Rocket<Build> {
         .attach(routes::sessions::stage())
         .attach(routes::security::stage())
         .attach(routes::sudo::stage())
+        .attach(routes::passkeys::stage())
         .attach(routes::admin::stage())
         .attach(routes::api::stage())
         .attach(routes::health::stage())
@@ -105,6 +106,7 @@ impl AppState {
     fn manage(self, rocket: Rocket<Build>) -> Rocket<Build> {
         rocket
             .manage(Lifetimes::from(&self.config))
+            .manage(core::passkeys::Passkeys::new(&self.config.public_url))
             .manage(CookiePolicy::from(&self.config))
             .manage(ThrottlePolicy::from(&self.config))
             .manage(http::observe::Metrics::default())

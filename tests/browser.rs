@@ -433,3 +433,133 @@ fn a_person_turns_on_an_authenticator_app_and_signs_in_with_it() {
         client.close().await.unwrap();
     });
 }
+
+/// A WebDriver extension command (the WebAuthn virtual authenticator ones): `POST` of `body` to
+/// `/session/{id}/<path>`.
+#[derive(Debug)]
+struct Extension {
+    path: &'static str,
+    body: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Extension {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/{}",
+            session_id.unwrap_or(""),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (::http::Method, Option<String>) {
+        (::http::Method::POST, Some(self.body.to_string()))
+    }
+}
+
+/// Gives the browser a virtual platform authenticator: CTAP2, resident keys, user
+/// verification that always succeeds (a fingerprint that matches).
+async fn add_virtual_authenticator(client: &Client) {
+    client
+        .issue_cmd(Extension {
+            path: "webauthn/authenticator",
+            body: json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+            }),
+        })
+        .await
+        .expect("a virtual authenticator");
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_person_signs_in_with_a_passkey_and_removes_it() {
+    if !browsers_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clock = doorman::clock::ManualClock::starting_now();
+    // Browsers refuse an IP address as relying-party id: this one is reached as localhost.
+    let port = http::free_port();
+    let base = format!("http://localhost:{port}");
+    let server = http::Server::start_on(port, app(&dir, json!({ "public_url": base }), &clock));
+    let hash = doorman::core::passwords::hash_blocking(PASSWORD, 4).unwrap();
+    doorman::core::users::create_user(
+        &mut server.db.conn().unwrap(),
+        clock.now_secs(),
+        "alice",
+        &hash,
+        Role::User,
+    )
+    .unwrap();
+    let driver = Driver::start();
+    let profiles = tempfile::tempdir().unwrap();
+
+    rocket::execute(async move {
+        let client = browser(&driver, &profiles.path().join("passkey")).await;
+        client.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+        add_virtual_authenticator(&client).await;
+
+        sign_in(&client, &base, "alice").await;
+        client.goto(&format!("{base}/security")).await.unwrap();
+        client
+            .find(Locator::Css("#passkey-name"))
+            .await
+            .unwrap()
+            .send_keys("Work laptop")
+            .await
+            .unwrap();
+        click(&client, "button[data-passkey=register]").await;
+        shows(&client, "The passkey is added").await;
+        assert!(text(&client).await.contains("Work laptop"));
+        shoot_here(&client, "security-passkey").await;
+
+        // Signed out, the passkey alone signs in: no password typed.
+        press(&client, "/logout").await;
+        shows(&client, "You have signed out.").await;
+        shoot(&client, &base, "/login", "login-passkey").await;
+        click(&client, "button[data-passkey=login]").await;
+        arrive(&client, "/profile").await;
+        client.goto(&format!("{base}/sessions")).await.unwrap();
+        shows(&client, "signed in with passkey").await;
+
+        // With a passkey on the account, the password alone leads to the second step, which
+        // the passkey finishes.
+        press(&client, "/logout").await;
+        shows(&client, "You have signed out.").await;
+        submit_password(&client, &base, "alice").await;
+        arrive(&client, "/login/verify").await;
+        click(&client, "button[data-passkey=login]").await;
+        arrive(&client, "/profile").await;
+
+        // Later, deleting it asks again; the passkey answers /sudo.
+        clock.advance(601);
+        client.goto(&format!("{base}/security")).await.unwrap();
+        click(&client, "form[action$='/delete'] button").await;
+        arrive(&client, "/sudo").await;
+        shoot_here(&client, "sudo-passkey").await;
+        click(&client, "button[data-passkey=sudo]").await;
+        arrive(&client, "/security").await;
+        shows(&client, "You can go on").await;
+        click(&client, "form[action$='/delete'] button").await;
+        shows(&client, "The passkey is removed").await;
+        assert!(!text(&client).await.contains("Work laptop"));
+        client.close().await.unwrap();
+    });
+}

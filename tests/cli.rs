@@ -212,7 +212,7 @@ fn second_factors_are_reset_from_the_command_line() {
     let user = doorman::db::users::find_by_name(&mut conn, "alice")
         .unwrap()
         .unwrap();
-    assert!(!second_factors::is_on(&user));
+    assert!(!second_factors::is_on(&mut conn, &user).unwrap());
     assert_eq!(
         doorman::db::second_factors::recovery_codes_left(&mut conn, user.id).unwrap(),
         0

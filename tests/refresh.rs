@@ -243,7 +243,7 @@ impl Forger {
     }
 
     fn sign(header: &Header, claims: &Value, secret: &[u8]) -> String {
-        jsonwebtoken::encode(header, claims, &EncodingKey::from_secret(secret).unwrap()).unwrap()
+        jsonwebtoken::encode(header, claims, &EncodingKey::from_secret(secret)).unwrap()
     }
 
     fn with_claims(&self, change: impl FnOnce(&mut serde_json::Map<String, Value>)) -> String {

@@ -113,7 +113,7 @@ impl SigningKeys {
 
         let (encoding, jwk) = if algorithm == Algorithm::HS256 {
             let secret = decode_secret(&path, &material)?;
-            let encoding = EncodingKey::from_secret(&secret).map_err(|e| key_error(&path, &e))?;
+            let encoding = EncodingKey::from_secret(&secret);
             let jwk =
                 Jwk::from_encoding_key(&encoding, algorithm).map_err(|e| key_error(&path, &e))?;
             (encoding, jwk)
@@ -170,7 +170,7 @@ impl SigningKeys {
 fn previous_key(path: &Path, algorithm: Algorithm) -> Result<Jwk, KeyError> {
     let material = fs::read(path).map_err(|e| key_error(path, &e))?;
     let decoding = match algorithm {
-        Algorithm::HS256 => DecodingKey::from_secret(&decode_secret(path, &material)?),
+        Algorithm::HS256 => Ok(DecodingKey::from_secret(&decode_secret(path, &material)?)),
         Algorithm::RS256 => DecodingKey::from_rsa_pem(&material),
         Algorithm::ES256 => DecodingKey::from_ec_pem(&material),
         _ => DecodingKey::from_ed_pem(&material),

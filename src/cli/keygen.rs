@@ -54,9 +54,9 @@ fn material(algorithm: JwtAlgorithm) -> Result<(String, Option<String>), String>
             Ok((private.to_string(), Some(public)))
         }
         JwtAlgorithm::RS256 => {
-            let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).map_err(|e| failed(&e))?;
+            let key = rsa::RsaPrivateKey::new(&mut rand::rng(), 2048).map_err(|e| failed(&e))?;
             let private = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| failed(&e))?;
-            let public = rsa::PublicKey::from(&key)
+            let public = rsa::RsaPublicKey::from(&key)
                 .to_public_key_pem(LineEnding::LF)
                 .map_err(|e| failed(&e))?;
             Ok((private.to_string(), Some(public)))

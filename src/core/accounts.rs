@@ -276,7 +276,7 @@ impl Accounts<'_> {
             if let Some(hash) = &rehashed {
                 db::users::set_password_hash(tx, user.id, hash)?;
             }
-            if second_factors::is_on(&user) {
+            if second_factors::is_on(tx, &user)? {
                 let token = pending_login::create(tx, now, &user, remember, next.as_deref())?;
                 return Ok(LoginOutcome::SecondStep(token));
             }

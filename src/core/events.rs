@@ -22,10 +22,12 @@ pub enum EventKind {
     RecoveryCodesRegenerated,
     SudoGranted,
     MfaReset,
+    PasskeyAdded,
+    PasskeyRemoved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 19] = [
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
         EventKind::LoginThrottled,
@@ -43,6 +45,8 @@ impl EventKind {
         EventKind::RecoveryCodesRegenerated,
         EventKind::SudoGranted,
         EventKind::MfaReset,
+        EventKind::PasskeyAdded,
+        EventKind::PasskeyRemoved,
     ];
 
     /// The stored kind name, as the spec lists it.
@@ -65,6 +69,8 @@ impl EventKind {
             EventKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             EventKind::SudoGranted => "sudo_granted",
             EventKind::MfaReset => "mfa_reset",
+            EventKind::PasskeyAdded => "passkey_added",
+            EventKind::PasskeyRemoved => "passkey_removed",
         }
     }
 
@@ -90,6 +96,8 @@ impl EventKind {
             EventKind::RecoveryCodesRegenerated => "New recovery codes made",
             EventKind::SudoGranted => "Confirmed identity for a sensitive action",
             EventKind::MfaReset => "Second factors reset by an admin",
+            EventKind::PasskeyAdded => "Passkey added",
+            EventKind::PasskeyRemoved => "Passkey removed",
         }
     }
 

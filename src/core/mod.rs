@@ -7,6 +7,7 @@ pub mod admin;
 pub mod client;
 pub mod events;
 pub mod known_device;
+pub mod passkeys;
 pub mod passwords;
 pub mod pending_login;
 pub mod rotation;

@@ -7,6 +7,7 @@ use totp_rs::{Builder, Secret, Totp};
 use crate::auth::keys::ServerSecret;
 use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
+use crate::core::passkeys::{self, PasskeySummary};
 use crate::core::sessions::{self as session, Ending};
 use crate::crypto;
 use crate::db::{self, Tx, users::UserRow};
@@ -30,9 +31,10 @@ pub enum Proof {
     RecoveryCode,
 }
 
-/// Whether an account asks for a second step after its password.
-pub fn is_on(user: &UserRow) -> bool {
-    user.totp_enabled_at.is_some()
+/// Whether an account asks for a second step after its password: it has an authenticator app
+/// or a passkey.
+pub fn is_on(conn: &mut db::Conn, user: &UserRow) -> Result<bool, DieselError> {
+    Ok(user.totp_enabled_at.is_some() || db::passkeys::count_of_user(conn, user.id)? > 0)
 }
 
 fn totp(secret: &[u8]) -> Option<Totp> {
@@ -150,7 +152,12 @@ pub struct Actor {
 }
 
 impl Actor {
-    fn record(&self, tx: &mut Tx<'_>, now: i64, kind: EventKind) -> Result<(), DieselError> {
+    pub(crate) fn record(
+        &self,
+        tx: &mut Tx<'_>,
+        now: i64,
+        kind: EventKind,
+    ) -> Result<(), DieselError> {
         let session = db::sessions::find_by_public_id(tx, &self.sid)?.map(|s| s.id);
         events::record(tx, now, kind, Some(self.user_id), session, &self.client)
     }
@@ -224,12 +231,13 @@ pub fn regenerate_recovery_codes(
     Ok(Some(codes))
 }
 
-/// An account's second factors at a glance, for `/security` and the admin pages.
+/// An account's ways to sign in at a glance, for `/security` and the admin pages.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Methods {
     pub password_changed_at: Option<i64>,
     pub totp_enabled_at: Option<i64>,
     pub recovery_codes_left: i64,
+    pub passkeys: Vec<PasskeySummary>,
 }
 
 pub fn methods(conn: &mut db::Conn, user: &UserRow) -> Result<Methods, DieselError> {
@@ -237,17 +245,20 @@ pub fn methods(conn: &mut db::Conn, user: &UserRow) -> Result<Methods, DieselErr
         password_changed_at: user.password_changed_at,
         totp_enabled_at: user.totp_enabled_at,
         recovery_codes_left: db::second_factors::recovery_codes_left(conn, user.id)?,
+        passkeys: passkeys::list(conn, user.id)?,
     })
 }
 
 /// An admin (or the command line) removes every second factor of a user: the app, its
-/// recovery codes and half-done logins; every session of the user ends. Event `mfa_reset`.
+/// recovery codes, passkeys and half-done logins; every session of the user ends. Event
+/// `mfa_reset`.
 pub fn reset(
     tx: &mut Tx<'_>,
     user_id: i64,
     ending: &Ending<'_>,
 ) -> Result<Vec<String>, DieselError> {
     db::second_factors::remove_totp(tx, user_id)?;
+    db::passkeys::delete_all_of_user(tx, user_id)?;
     db::pending_logins::delete_for_user(tx, user_id)?;
     events::record_with(
         tx,

@@ -120,6 +120,10 @@ pub enum SignInMethod {
     Password,
     /// The password and a one-time code (of the authenticator app, or a recovery code).
     PasswordAndCode,
+    /// A passkey with user verification; `synced` (backup eligible) ones are software keys.
+    Passkey {
+        synced: bool,
+    },
 }
 
 impl SignInMethod {
@@ -127,6 +131,8 @@ impl SignInMethod {
         match self {
             SignInMethod::Password => "pwd",
             SignInMethod::PasswordAndCode => "pwd otp mfa",
+            SignInMethod::Passkey { synced: true } => "swk mfa",
+            SignInMethod::Passkey { synced: false } => "hwk mfa",
         }
     }
 }
@@ -134,7 +140,9 @@ impl SignInMethod {
 /// A session's `amr` in words, for people.
 pub fn describe_amr(amr: &str) -> &'static str {
     let has = |value: &str| amr.split(' ').any(|v| v == value);
-    if has("pwd") && has("otp") {
+    if has("hwk") || has("swk") {
+        "passkey"
+    } else if has("pwd") && has("otp") {
         "password + one-time code"
     } else if has("pwd") {
         "password"

@@ -14,6 +14,8 @@ pub enum SudoError {
     WrongPassword,
     /// The password was right, the second factor's code was not.
     WrongCode,
+    /// The account's second factor is a passkey: the password alone is not enough.
+    PasskeyNeeded,
     Throttled {
         retry_after: i64,
     },
@@ -69,7 +71,7 @@ impl Accounts<'_> {
         );
         self.db
             .write(move |tx| -> Result<_, DbError> {
-                let proof = if second_factors::is_on(&user) {
+                let proof = if user.totp_enabled_at.is_some() {
                     let proof = second_factors::spend_code(tx, &secret, user.id, &code, now)?;
                     if proof.is_none() {
                         events::record(
@@ -83,6 +85,9 @@ impl Accounts<'_> {
                         return Ok(Err(SudoError::WrongCode));
                     }
                     proof
+                } else if second_factors::is_on(tx, &user)? {
+                    // Passkeys alone: the password is only half of what a login takes.
+                    return Ok(Err(SudoError::PasskeyNeeded));
                 } else {
                     None
                 };

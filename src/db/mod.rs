@@ -12,6 +12,7 @@
 pub mod changes;
 pub mod events;
 pub mod login_attempts;
+pub mod passkeys;
 pub mod pending_logins;
 pub mod refresh_tokens;
 pub mod schema;

@@ -15,6 +15,7 @@ diesel::table! {
         totp_enabled_at -> Nullable<BigInt>,
         totp_pending_secret -> Nullable<Binary>,
         totp_last_step -> Nullable<BigInt>,
+        webauthn_id -> Nullable<Text>,
     }
 }
 
@@ -98,6 +99,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    passkeys (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        credential_id -> Binary,
+        name -> Text,
+        credential -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    webauthn_ceremonies (id) {
+        id -> BigInt,
+        token_hash -> Binary,
+        purpose -> Text,
+        user_id -> Nullable<BigInt>,
+        state -> Text,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(security_events -> users (user_id));
@@ -109,5 +133,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     security_events,
     login_attempts,
     recovery_codes,
-    pending_logins
+    pending_logins,
+    passkeys,
+    webauthn_ceremonies
 );

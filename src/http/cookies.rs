@@ -203,10 +203,12 @@ pub enum Notice {
     SudoGranted,
     SignInExpired,
     AuthenticatorOff,
+    PasskeyAdded,
+    PasskeyRemoved,
 }
 
 impl Notice {
-    const ALL: [Notice; 14] = [
+    const ALL: [Notice; 16] = [
         Notice::SignedOut,
         Notice::Welcome,
         Notice::SessionEnded,
@@ -221,6 +223,8 @@ impl Notice {
         Notice::SudoGranted,
         Notice::SignInExpired,
         Notice::AuthenticatorOff,
+        Notice::PasskeyAdded,
+        Notice::PasskeyRemoved,
     ];
 
     pub fn code(self) -> &'static str {
@@ -239,6 +243,8 @@ impl Notice {
             Notice::SudoGranted => "sudo_granted",
             Notice::SignInExpired => "sign_in_expired",
             Notice::AuthenticatorOff => "authenticator_off",
+            Notice::PasskeyAdded => "passkey_added",
+            Notice::PasskeyRemoved => "passkey_removed",
         }
     }
 
@@ -273,6 +279,8 @@ impl Notice {
             Notice::AuthenticatorOff => {
                 "The authenticator app is off and its recovery codes are void."
             }
+            Notice::PasskeyAdded => "The passkey is added. You can sign in with it.",
+            Notice::PasskeyRemoved => "The passkey is removed.",
         }
     }
 

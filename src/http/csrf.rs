@@ -5,6 +5,7 @@ use rocket::Request;
 use rocket::data::{self, Data, FromData};
 use rocket::form::{Contextual, Form, FromForm};
 use rocket::http::{CookieJar, Status};
+use rocket::request::{FromRequest, Outcome};
 
 use super::cookies::CookiePolicy;
 use super::silent_refresh::AuthState;
@@ -49,6 +50,58 @@ pub fn browser_cookie(jar: &CookieJar<'_>, policy: &CookiePolicy) -> String {
     value
 }
 
+const EXPIRED: &str =
+    "This form has expired or was sent from another site. Go back, reload the page and try again.";
+
+/// Whether `presented` is the token of this request's session (or, `before_login`, of its
+/// browser's CSRF cookie); `None` when the app's state is missing.
+fn presented_token_valid(req: &Request<'_>, presented: &str, before_login: bool) -> Option<bool> {
+    let tokens = req.rocket().state::<TokenService>()?;
+    let policy = req.rocket().state::<CookiePolicy>()?;
+    let secret = &tokens.keys().derived_secret;
+    Some(
+        !presented.is_empty()
+            && if before_login {
+                req.cookies()
+                    .get(policy.csrf)
+                    .is_some_and(|c| verify(secret, &Binding::Browser(c.value()), presented))
+            } else {
+                match req.local_cache(|| AuthState::NotChecked) {
+                    AuthState::SignedIn(claims) => {
+                        verify(secret, &Binding::Session(&claims.sid), presented)
+                    }
+                    _ => false,
+                }
+            },
+    )
+}
+
+/// A request from doorman's own script (the passkey ceremonies): the page's CSRF token in the
+/// header `X-CSRF-Token`, bound as a form's would be (to the session when signed in, else to
+/// the browser's CSRF cookie), and not from another site. Anything else is 403.
+pub struct CsrfHeader;
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for CsrfHeader {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        let presented = req.headers().get_one("X-CSRF-Token").unwrap_or("");
+        let signed_in = matches!(
+            req.local_cache(|| AuthState::NotChecked),
+            AuthState::SignedIn(_)
+        );
+        match presented_token_valid(req, presented, !signed_in) {
+            Some(true) if !is_cross_site(req) => Outcome::Success(CsrfHeader),
+            None => Outcome::Error((Status::InternalServerError, ())),
+            _ => {
+                req.local_cache(|| ErrorNote(EXPIRED));
+                Outcome::Error((Status::Forbidden, ()))
+            }
+        }
+    }
+}
+
 /// A form that carries a CSRF token in its field `csrf_token`.
 pub trait CsrfForm {
     /// Forms shown before login are bound to the CSRF cookie; all others to the session.
@@ -90,7 +143,6 @@ impl<'r, T: FromForm<'r> + CsrfForm + Send> FromData<'r> for Checked<T> {
     /// a valid token is 403 whatever else is wrong with it (or its content type). Only a body
     /// over the size limit is refused first (413), whatever it holds.
     async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
-        const EXPIRED: &str = "This form has expired or was sent from another site. Go back, reload the page and try again.";
         if is_cross_site(req) {
             return refuse(req, "Forms can only be sent from doorman's own pages.");
         }
@@ -110,26 +162,9 @@ impl<'r, T: FromForm<'r> + CsrfForm + Send> FromData<'r> for Checked<T> {
             return data::Outcome::Error((Status::PayloadTooLarge, ()));
         }
         let presented = form.context.field_value("csrf_token").unwrap_or("");
-        let (Some(tokens), Some(policy)) = (
-            req.rocket().state::<TokenService>(),
-            req.rocket().state::<CookiePolicy>(),
-        ) else {
+        let Some(valid) = presented_token_valid(req, presented, T::BEFORE_LOGIN) else {
             return data::Outcome::Error((Status::InternalServerError, ()));
         };
-        let secret = &tokens.keys().derived_secret;
-        let valid = !presented.is_empty()
-            && if T::BEFORE_LOGIN {
-                req.cookies()
-                    .get(policy.csrf)
-                    .is_some_and(|c| verify(secret, &Binding::Browser(c.value()), presented))
-            } else {
-                match req.local_cache(|| AuthState::NotChecked) {
-                    AuthState::SignedIn(claims) => {
-                        verify(secret, &Binding::Session(&claims.sid), presented)
-                    }
-                    _ => false,
-                }
-            };
         if !valid {
             return refuse(req, EXPIRED);
         }

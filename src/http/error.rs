@@ -6,6 +6,7 @@ use rocket::response::{self, Responder};
 use rocket::serde::json::Json;
 use serde_json::json;
 
+use crate::core::passkeys::{MAX_NAME_CHARS, PasskeyError};
 use crate::core::passwords::HashError;
 use crate::db::DbError;
 use crate::http::area::Area;
@@ -167,6 +168,41 @@ impl From<AppError> for ApiError {
             return ApiError::unauthorized("session_revoked", "This session has ended.");
         }
         ApiError::new(status, code, sentence)
+    }
+}
+
+impl From<PasskeyError> for ApiError {
+    fn from(e: PasskeyError) -> Self {
+        match e {
+            PasskeyError::Off => ApiError::new(
+                Status::NotFound,
+                "passkeys_off",
+                "Passkeys are off: doorman's public_url has no host name.",
+            ),
+            PasskeyError::Expired => ApiError::new(
+                Status::BadRequest,
+                "expired",
+                "That passkey request has expired. Try again.",
+            ),
+            PasskeyError::Refused => {
+                ApiError::unauthorized("invalid_credentials", "The passkey was not accepted.")
+            }
+            PasskeyError::Duplicate => ApiError::new(
+                Status::Conflict,
+                "duplicate",
+                "This passkey is registered already.",
+            ),
+            PasskeyError::BadName => ApiError::invalid_input(format!(
+                "Give the passkey a name of at most {MAX_NAME_CHARS} characters."
+            )),
+            PasskeyError::Disabled => ApiError::new(
+                Status::Forbidden,
+                "account_disabled",
+                "This account is disabled.",
+            ),
+            PasskeyError::SessionEnded => AppError::SessionEnded.into(),
+            PasskeyError::Db(e) => e.into(),
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use crate::core::accounts::{
     SignupErrors,
 };
 use crate::core::events::EventKind;
+use crate::core::passkeys::Passkeys;
 use crate::core::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use crate::core::pending_login::{self, SecondStepError};
 use crate::core::sessions::{self as session, EndReason, Ending};
@@ -64,6 +65,8 @@ pub struct Desk<'r> {
     tokens: &'r TokenService,
     config: &'r Config,
     clock: &'r SharedClock,
+    /// Whether the forms offer a passkey.
+    passkeys_on: bool,
 }
 
 #[rocket::async_trait]
@@ -87,6 +90,7 @@ impl<'r> FromRequest<'r> for Desk<'r> {
             tokens,
             config,
             clock,
+            passkeys_on: rocket.state::<Passkeys>().is_some_and(Passkeys::enabled),
         })
     }
 }
@@ -114,6 +118,7 @@ impl Desk<'_> {
             "next": next.and_then(local_path).map(|o| o.to_string()),
             "error": error,
             "signup_open": self.config.signup,
+            "passkeys_on": self.passkeys_on,
         })
     }
 
@@ -133,8 +138,19 @@ impl Desk<'_> {
     fn verify_form(&self, error: Option<&str>) -> Template {
         self.page.render(
             "login_verify",
-            json!({ "csrf_token": self.browser_csrf(), "error": error }),
+            json!({
+                "csrf_token": self.browser_csrf(),
+                "error": error,
+                "passkeys_on": self.passkeys_on,
+            }),
         )
+    }
+
+    /// A passkey signed this browser in: a half-done login it had is moot.
+    pub(crate) fn forget_pending(&self) {
+        if self.policy.pending_token(self.jar).is_some() {
+            self.policy.clear_pending(self.jar);
+        }
     }
 
     /// The half-done login is gone: clear its cookie and say so on the login form.
@@ -157,7 +173,7 @@ impl Desk<'_> {
     }
 
     /// Sets the cookies of a freshly started session.
-    fn sign_in(&self, accounts: &Accounts<'_>, now: i64, signed_in: SignedInSession) {
+    pub(crate) fn sign_in(&self, accounts: &Accounts<'_>, now: i64, signed_in: SignedInSession) {
         let session = &signed_in.started.session;
         let claims =
             accounts

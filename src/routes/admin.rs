@@ -195,10 +195,15 @@ impl<'r> FromRequest<'r> for Console<'r> {
         let second_factor_missing = if config.require_mfa_for_admins {
             let id = admin.0.user_id();
             let found = db
-                .run(move |conn| db::users::find(conn, id).map_err(DbError::from))
+                .run(move |conn| -> Result<bool, DbError> {
+                    match db::users::find(conn, id)? {
+                        Some(user) => Ok(second_factors::is_on(conn, &user)?),
+                        None => Ok(false),
+                    }
+                })
                 .await;
             match found {
-                Ok(user) => !user.as_ref().is_some_and(second_factors::is_on),
+                Ok(on) => !on,
                 Err(_) => return Outcome::Error((Status::ServiceUnavailable, ())),
             }
         } else {

@@ -9,6 +9,7 @@ pub mod health;
 pub mod jwks;
 pub mod metrics;
 pub mod pages;
+pub mod passkeys;
 pub mod security;
 pub mod sessions;
 pub mod sudo;

@@ -9,6 +9,7 @@ use rocket_dyn_templates::Template;
 use serde_json::json;
 
 use crate::auth::keys::ServerSecret;
+use crate::core::passkeys::{MAX_NAME_CHARS, Passkeys};
 use crate::core::second_factors::{self, Actor, Confirmed, Enrolment};
 use crate::db::{self, Db, DbError, users::UserRow};
 use crate::http::client_info::ClientInfo;
@@ -23,7 +24,8 @@ use crate::routes::account::ButtonForm;
 
 const PAGE: &str = "/security";
 
-fn actor(user: &SignedIn, client: ClientInfo) -> Actor {
+/// The signed-in user acting on their own ways to sign in.
+pub fn actor(user: &SignedIn, client: ClientInfo) -> Actor {
     Actor {
         user_id: user.user_id(),
         sid: user.sid().to_owned(),
@@ -41,12 +43,24 @@ async fn account(db: &Db, user_id: i64) -> Result<UserRow, AppError> {
 }
 
 #[get("/security")]
-pub async fn security(user: SignedIn, page: Page, db: &State<Db>) -> Result<Template, AppError> {
+pub async fn security(
+    user: SignedIn,
+    page: Page,
+    db: &State<Db>,
+    passkeys: &State<Passkeys>,
+) -> Result<Template, AppError> {
     let account = account(db, user.user_id()).await?;
     let methods = db
         .run(move |conn| second_factors::methods(conn, &account).map_err(DbError::from))
         .await?;
-    Ok(page.render("security", json!({ "methods": methods })))
+    Ok(page.render(
+        "security",
+        json!({
+            "methods": methods,
+            "passkeys_on": passkeys.enabled(),
+            "max_name": MAX_NAME_CHARS,
+        }),
+    ))
 }
 
 fn enrolment_page(page: &Page, enrolment: &Enrolment, error: Option<&str>) -> Template {

@@ -1,22 +1,28 @@
-//! `/sudo`: a signed-in session authenticates again before a sensitive action, and goes back to
-//! the page it came from.
+//! `/sudo`: a signed-in session authenticates again before a sensitive action (its password,
+//! plus a code when the account has an authenticator app, or a passkey), and goes back to the
+//! page it came from.
 
 use rocket::form::FromForm;
 use rocket::http::{CookieJar, Status};
+use rocket::request::{FromRequest, Outcome};
 use rocket::response::Redirect;
-use rocket::{Either, State, get, post};
+use rocket::serde::json::Json;
+use rocket::{Either, Request, State, get, post};
 use rocket_dyn_templates::Template;
-use serde_json::json;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use webauthn_rs::prelude::PublicKeyCredential;
 
 use crate::auth::tokens::TokenService;
 use crate::core::accounts::{Accounts, CheckError};
-use crate::core::second_factors;
+use crate::core::passkeys::Passkeys;
 use crate::core::sudo::{Reauthentication, SudoError};
-use crate::db::{self, Db, DbError};
+use crate::db::{self, Db, DbError, sessions::SessionRow};
+use crate::http::client_info::ClientInfo;
 use crate::http::cookies::{ClientDevice, CookiePolicy, Notice};
-use crate::http::csrf::{Checked, CsrfForm};
+use crate::http::csrf::{Checked, CsrfForm, CsrfHeader};
 use crate::http::effects::Effects;
-use crate::http::error::{AppError, RetryAfter};
+use crate::http::error::{ApiError, AppError, RetryAfter};
 use crate::http::guards::SignedIn;
 use crate::http::page::{self, Page};
 use crate::routes::account::local_path;
@@ -27,18 +33,30 @@ fn back_to(next: Option<&str>) -> String {
         .map_or_else(|| "/profile".to_owned(), |o| o.to_string())
 }
 
-/// Whether the account asks for a code as well as the password.
-async fn asks_code(db: &Db, user_id: i64) -> Result<bool, AppError> {
-    let user = db
-        .run(move |conn| db::users::find(conn, user_id).map_err(DbError::from))
-        .await?;
-    Ok(user.as_ref().is_some_and(second_factors::is_on))
+/// What `/sudo` offers an account: a code field (authenticator app), a passkey, or both.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct Offers {
+    code: bool,
+    passkey: bool,
 }
 
-fn sudo_form(page: &Page, next: &str, asks_code: bool, error: Option<&str>) -> Template {
+async fn offers(db: &Db, passkeys: &Passkeys, user_id: i64) -> Result<Offers, AppError> {
+    let (totp, passkey_count) = db
+        .run(move |conn| -> Result<_, DbError> {
+            let totp = db::users::find(conn, user_id)?.and_then(|u| u.totp_enabled_at);
+            Ok((totp.is_some(), db::passkeys::count_of_user(conn, user_id)?))
+        })
+        .await?;
+    Ok(Offers {
+        code: totp,
+        passkey: passkeys.enabled() && passkey_count > 0,
+    })
+}
+
+fn sudo_form(page: &Page, next: &str, offers: Offers, error: Option<&str>) -> Template {
     page.render(
         "sudo",
-        json!({ "next": next, "asks_code": asks_code, "error": error }),
+        json!({ "next": next, "offers": offers, "error": error }),
     )
 }
 
@@ -48,9 +66,10 @@ pub async fn sudo_page(
     next: Option<&str>,
     page: Page,
     db: &State<Db>,
+    passkeys: &State<Passkeys>,
 ) -> Result<Template, AppError> {
-    let asks_code = asks_code(db, user.user_id()).await?;
-    Ok(sudo_form(&page, &back_to(next), asks_code, None))
+    let offers = offers(db, passkeys, user.user_id()).await?;
+    Ok(sudo_form(&page, &back_to(next), offers, None))
 }
 
 #[derive(FromForm)]
@@ -63,30 +82,44 @@ pub struct SudoForm {
 
 impl CsrfForm for SudoForm {}
 
-/// What answering `/sudo` needs besides the form.
-pub struct Reissue<'r> {
-    tokens: &'r State<TokenService>,
-    policy: &'r State<CookiePolicy>,
+/// What `/sudo` needs beside the rules: the passkeys it may offer, and what gives this
+/// browser's session a new access token once it has authenticated again (its `auth_time`
+/// moved; the refresh token stays).
+pub struct SudoDesk<'r> {
+    passkeys: &'r Passkeys,
+    tokens: &'r TokenService,
+    policy: &'r CookiePolicy,
     jar: &'r CookieJar<'r>,
 }
 
 #[rocket::async_trait]
-impl<'r> rocket::request::FromRequest<'r> for Reissue<'r> {
+impl<'r> FromRequest<'r> for SudoDesk<'r> {
     type Error = ();
 
-    async fn from_request(req: &'r rocket::Request<'_>) -> rocket::request::Outcome<Self, ()> {
-        use rocket::request::Outcome;
-        let (Outcome::Success(tokens), Outcome::Success(policy)) = (
-            req.guard::<&State<TokenService>>().await,
-            req.guard::<&State<CookiePolicy>>().await,
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        let rocket = req.rocket();
+        let (Some(passkeys), Some(tokens), Some(policy)) = (
+            rocket.state::<Passkeys>(),
+            rocket.state::<TokenService>(),
+            rocket.state::<CookiePolicy>(),
         ) else {
             return Outcome::Error((Status::InternalServerError, ()));
         };
-        Outcome::Success(Reissue {
+        Outcome::Success(SudoDesk {
+            passkeys,
             tokens,
             policy,
             jar: req.cookies(),
         })
+    }
+}
+
+impl SudoDesk<'_> {
+    fn access(&self, accounts: &Accounts<'_>, user: &SignedIn, session: &SessionRow, now: i64) {
+        let claims = accounts
+            .lifetimes
+            .access_claims(self.tokens, session, &user.0.role, now);
+        self.policy.set_access(self.jar, self.tokens.sign(&claims));
     }
 }
 
@@ -96,7 +129,7 @@ pub async fn sudo(
     form: Checked<SudoForm>,
     caller: ClientDevice,
     accounts: Accounts<'_>,
-    reissue: Reissue<'_>,
+    desk: SudoDesk<'_>,
     page: Page,
     fx: Effects<'_>,
 ) -> Result<Either<Redirect, RetryAfter<(Status, Template)>>, AppError> {
@@ -113,14 +146,7 @@ pub async fn sudo(
         .await;
     let (status, retry_after, message) = match outcome {
         Ok(session) => {
-            // The new `auth_time` travels in a new access token; the refresh token stays.
-            let claims =
-                accounts
-                    .lifetimes
-                    .access_claims(reissue.tokens, &session, &user.0.role, fx.now);
-            reissue
-                .policy
-                .set_access(reissue.jar, reissue.tokens.sign(&claims));
+            desk.access(&accounts, &user, &session, fx.now);
             fx.notice(Notice::SudoGranted);
             return Ok(Either::Left(Redirect::to(next)));
         }
@@ -134,6 +160,11 @@ pub async fn sudo(
             None,
             "The code is not right, or was used before.".to_owned(),
         ),
+        Err(SudoError::PasskeyNeeded) => (
+            Status::Unauthorized,
+            None,
+            "This account's second factor is a passkey: use it below.".to_owned(),
+        ),
         Err(SudoError::Throttled { retry_after }) => (
             Status::TooManyRequests,
             Some(retry_after),
@@ -146,16 +177,70 @@ pub async fn sudo(
         Err(SudoError::Check(CheckError::Hashing(e))) => return Err(e.into()),
         Err(SudoError::Check(CheckError::Db(e))) => return Err(AppError::Db(e)),
     };
-    let asks_code = asks_code(accounts.db, user.user_id()).await?;
+    let offers = offers(accounts.db, desk.passkeys, user.user_id()).await?;
     Ok(Either::Right(RetryAfter(
         retry_after,
-        (status, sudo_form(&page, &next, asks_code, Some(&message))),
+        (status, sudo_form(&page, &next, offers, Some(&message))),
     )))
+}
+
+#[post("/sudo/passkey/start")]
+pub async fn passkey_start(
+    user: SignedIn,
+    _csrf: CsrfHeader,
+    passkeys: &State<Passkeys>,
+    db: &State<Db>,
+    fx: Effects<'_>,
+) -> Result<Json<Value>, ApiError> {
+    let (passkeys, user_id, now) = (passkeys.inner().clone(), user.user_id(), fx.now);
+    let started = db
+        .write(move |tx| -> Result<_, DbError> { Ok(passkeys.sudo_start(tx, user_id, now)) })
+        .await??;
+    Ok(Json(
+        json!({ "ceremony": started.ceremony, "options": started.options }),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct SudoAssertion {
+    ceremony: String,
+    credential: PublicKeyCredential,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+#[post("/sudo/passkey/finish", data = "<body>")]
+pub async fn passkey_finish(
+    user: SignedIn,
+    _csrf: CsrfHeader,
+    body: Json<SudoAssertion>,
+    client: ClientInfo,
+    accounts: Accounts<'_>,
+    desk: SudoDesk<'_>,
+    fx: Effects<'_>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body.into_inner();
+    let session = accounts
+        .passkey_sudo(
+            desk.passkeys,
+            fx.now,
+            user.sid().to_owned(),
+            body.ceremony,
+            body.credential,
+            client,
+        )
+        .await?;
+    desk.access(&accounts, &user, &session, fx.now);
+    fx.notice(Notice::SudoGranted);
+    Ok(Json(json!({ "next": back_to(body.next.as_deref()) })))
 }
 
 /// Mounts this file's routes.
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("sudo", |rocket| async {
-        rocket.mount("/", rocket::routes![sudo_page, sudo])
+        rocket.mount(
+            "/",
+            rocket::routes![sudo_page, sudo, passkey_start, passkey_finish],
+        )
     })
 }

@@ -119,7 +119,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(app: rocket::Rocket<rocket::Build>) -> Server {
-        let port = free_port();
+        Server::start_on(free_port(), app)
+    }
+
+    /// Served on `port` (one the test chose, e.g. to name it in `public_url`).
+    pub fn start_on(port: u16, app: rocket::Rocket<rocket::Build>) -> Server {
         let figment = app
             .figment()
             .clone()

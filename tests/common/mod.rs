@@ -327,10 +327,24 @@ impl<'c> Browser<'c> {
 
     /// A POST with a body of any content type, as a browser (cookies and all) would send it.
     pub fn post_raw(&mut self, path: &str, content_type: ContentType, body: &str) -> Page {
-        let req = self
+        self.post_raw_with(path, content_type, body, &[])
+    }
+
+    /// [`Browser::post_raw`] with extra headers.
+    pub fn post_raw_with(
+        &mut self,
+        path: &str,
+        content_type: ContentType,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Page {
+        let mut req = self
             .prepare(self.client.post(path.to_owned()))
             .header(content_type)
             .body(body);
+        for (name, value) in headers {
+            req = req.header(Header::new(name.to_string(), value.to_string()));
+        }
         let response = req.dispatch();
         self.absorb(response)
     }

@@ -1,0 +1,428 @@
+//! Passkeys (WebAuthn, by webauthn-rs): several per account with a name, passwordless sign-in
+//! with a discoverable passkey and user verification, and authenticating again for sudo mode.
+//!
+//! Every ceremony's server half (challenge and rules) is stored in the database under a random
+//! token the browser sends back, single use and for [`CEREMONY_LIFETIME`], so any instance can
+//! finish what another started. The relying-party id is the host of `public_url`; browsers
+//! refuse an IP address there, so with an IP in `public_url` passkeys are off.
+
+use std::sync::Arc;
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde_json::Value;
+use webauthn_rs::prelude::{
+    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
+};
+
+use super::accounts::{Accounts, SignedInSession};
+use crate::core::client::ClientInfo;
+use crate::core::events::{self, EventKind};
+use crate::core::known_device::KnownDevice;
+use crate::core::second_factors::Actor;
+use crate::core::sessions::{self as session, SignInMethod, token_hash};
+use crate::crypto;
+use crate::db::{self, DbError, Tx, sessions::SessionRow, users::UserRow};
+
+/// How long a started ceremony can be finished, in seconds.
+pub const CEREMONY_LIFETIME: i64 = 5 * 60;
+
+/// Longest passkey name kept.
+pub const MAX_NAME_CHARS: usize = 64;
+
+const REGISTER: &str = "register";
+const LOGIN: &str = "login";
+const SUDO: &str = "sudo";
+
+/// Longest ceremony token worth looking up; real ones are 43 characters.
+const MAX_TOKEN_LEN: usize = 64;
+
+#[derive(Debug)]
+pub enum PasskeyError {
+    /// `public_url` has no host name to be the relying-party id.
+    Off,
+    /// No such ceremony, or it expired or was used: start again.
+    Expired,
+    /// The authenticator's answer did not verify, or names no passkey of the account.
+    Refused,
+    /// This passkey is registered already.
+    Duplicate,
+    /// A name is needed (at most [`MAX_NAME_CHARS`] characters).
+    BadName,
+    /// The account is disabled.
+    Disabled,
+    /// The session ended meanwhile.
+    SessionEnded,
+    Db(DbError),
+}
+
+impl From<DbError> for PasskeyError {
+    fn from(e: DbError) -> Self {
+        PasskeyError::Db(e)
+    }
+}
+
+impl From<DieselError> for PasskeyError {
+    fn from(e: DieselError) -> Self {
+        PasskeyError::Db(DbError::from(e))
+    }
+}
+
+/// The relying party, when `public_url` allows one.
+#[derive(Clone)]
+pub struct Passkeys {
+    webauthn: Option<Arc<Webauthn>>,
+}
+
+impl Passkeys {
+    pub fn new(public_url: &Url) -> Passkeys {
+        let webauthn = public_url.domain().and_then(|host| {
+            WebauthnBuilder::new(host, public_url)
+                .and_then(|b| b.rp_name("doorman").build())
+                .ok()
+        });
+        Passkeys {
+            webauthn: webauthn.map(Arc::new),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.webauthn.is_some()
+    }
+
+    fn webauthn(&self) -> Result<Arc<Webauthn>, PasskeyError> {
+        self.webauthn.clone().ok_or(PasskeyError::Off)
+    }
+}
+
+/// A passkey as its owner's pages list it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PasskeySummary {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+pub fn list(conn: &mut db::Conn, user_id: i64) -> Result<Vec<PasskeySummary>, DieselError> {
+    Ok(db::passkeys::of_user(conn, user_id)?
+        .into_iter()
+        .map(|row| PasskeySummary {
+            id: row.id,
+            name: row.name,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+        })
+        .collect())
+}
+
+/// Removes one of the actor's passkeys; returns whether it was theirs.
+pub fn delete(tx: &mut Tx<'_>, actor: &Actor, id: i64, now: i64) -> Result<bool, DieselError> {
+    let deleted = db::passkeys::delete(tx, actor.user_id, id)?;
+    if deleted {
+        actor.record(tx, now, EventKind::PasskeyRemoved)?;
+    }
+    Ok(deleted)
+}
+
+/// A ceremony just started: the options for the browser, and the token to send back.
+#[derive(Debug)]
+pub struct Started {
+    pub options: Value,
+    pub ceremony: String,
+}
+
+fn store<S: serde::Serialize>(
+    tx: &mut Tx<'_>,
+    purpose: &str,
+    user_id: Option<i64>,
+    state: &S,
+    now: i64,
+) -> Result<String, PasskeyError> {
+    let token = crypto::random_token::<32>();
+    let state = serde_json::to_string(state).map_err(|_| PasskeyError::Refused)?;
+    db::passkeys::insert_ceremony(
+        tx,
+        &db::passkeys::NewCeremony {
+            token_hash: &token_hash(&token),
+            purpose,
+            user_id,
+            state: &state,
+            expires_at: now.saturating_add(CEREMONY_LIFETIME),
+        },
+        now,
+    )?;
+    Ok(token)
+}
+
+/// Takes the ceremony `token` of `purpose` (single use) and its state.
+fn take<S: serde::de::DeserializeOwned>(
+    tx: &mut Tx<'_>,
+    token: &str,
+    purpose: &str,
+    now: i64,
+) -> Result<(Option<i64>, S), PasskeyError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(PasskeyError::Expired);
+    }
+    let (user_id, state) = db::passkeys::take_ceremony(tx, &token_hash(token), purpose, now)?
+        .ok_or(PasskeyError::Expired)?;
+    let state = serde_json::from_str(&state).map_err(|_| PasskeyError::Expired)?;
+    Ok((user_id, state))
+}
+
+fn stored(row: &db::passkeys::PasskeyRow) -> Result<Passkey, PasskeyError> {
+    serde_json::from_str(&row.credential).map_err(|_| PasskeyError::Refused)
+}
+
+/// The user's WebAuthn handle, made on their first passkey.
+fn handle_of(tx: &mut Tx<'_>, user_id: i64) -> Result<Uuid, PasskeyError> {
+    let stored = db::passkeys::webauthn_id(tx, user_id)?;
+    if let Some(uuid) = stored.and_then(|h| Uuid::parse_str(&h).ok()) {
+        return Ok(uuid);
+    }
+    let uuid = Uuid::from_bytes(crypto::random_bytes::<16>());
+    db::passkeys::set_webauthn_id(tx, user_id, &uuid.to_string())?;
+    Ok(uuid)
+}
+
+impl Passkeys {
+    /// Starts registering a passkey for `user`: a discoverable credential with user
+    /// verification, none of the account's own passkeys again.
+    pub fn register_start(
+        &self,
+        tx: &mut Tx<'_>,
+        user: &UserRow,
+        now: i64,
+    ) -> Result<Started, PasskeyError> {
+        let webauthn = self.webauthn()?;
+        let handle = handle_of(tx, user.id)?;
+        let existing = db::passkeys::of_user(tx, user.id)?
+            .iter()
+            .filter_map(|row| stored(row).ok())
+            .map(|p| p.cred_id().clone())
+            .collect::<Vec<_>>();
+        let (options, state) = webauthn
+            .start_passkey_registration(
+                handle,
+                &user.username,
+                &user.username,
+                Some(existing).filter(|e| !e.is_empty()),
+            )
+            .map_err(|_| PasskeyError::Refused)?;
+        let mut options = serde_json::to_value(options).map_err(|_| PasskeyError::Refused)?;
+        // Passwordless sign-in needs the passkey to live on the authenticator (discoverable).
+        if let Some(selection) = options
+            .pointer_mut("/publicKey/authenticatorSelection")
+            .and_then(Value::as_object_mut)
+        {
+            selection.insert("residentKey".into(), "required".into());
+            selection.insert("requireResidentKey".into(), true.into());
+        }
+        let ceremony = store::<PasskeyRegistration>(tx, REGISTER, Some(user.id), &state, now)?;
+        Ok(Started { options, ceremony })
+    }
+
+    /// Finishes a registration the same account started, under `name`.
+    pub fn register_finish(
+        &self,
+        tx: &mut Tx<'_>,
+        actor: &Actor,
+        ceremony: &str,
+        name: &str,
+        credential: &RegisterPublicKeyCredential,
+        now: i64,
+    ) -> Result<(), PasskeyError> {
+        let name = name.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_NAME_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(PasskeyError::BadName);
+        }
+        let webauthn = self.webauthn()?;
+        let (user_id, state) = take::<PasskeyRegistration>(tx, ceremony, REGISTER, now)?;
+        if user_id != Some(actor.user_id) {
+            return Err(PasskeyError::Expired);
+        }
+        let passkey = webauthn
+            .finish_passkey_registration(credential, &state)
+            .map_err(|_| PasskeyError::Refused)?;
+        let json = serde_json::to_string(&passkey).map_err(|_| PasskeyError::Refused)?;
+        let inserted = tx.savepoint(|tx| {
+            db::passkeys::insert(
+                tx,
+                &db::passkeys::NewPasskey {
+                    user_id: actor.user_id,
+                    credential_id: passkey.cred_id().as_ref(),
+                    name,
+                    credential: &json,
+                    created_at: now,
+                },
+            )
+        });
+        match inserted {
+            Ok(()) => {}
+            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                return Err(PasskeyError::Duplicate);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        actor.record(tx, now, EventKind::PasskeyAdded)?;
+        Ok(())
+    }
+
+    /// Starts a passwordless sign-in: any discoverable passkey of this site may answer.
+    pub fn login_start(&self, tx: &mut Tx<'_>, now: i64) -> Result<Started, PasskeyError> {
+        let webauthn = self.webauthn()?;
+        let (options, state) = webauthn
+            .start_discoverable_authentication()
+            .map_err(|_| PasskeyError::Refused)?;
+        let mut options = serde_json::to_value(options).map_err(|_| PasskeyError::Refused)?;
+        // A button asks for the passkey, not the browser's autofill.
+        if let Some(options) = options.as_object_mut() {
+            options.remove("mediation");
+        }
+        let ceremony = store::<DiscoverableAuthentication>(tx, LOGIN, None, &state, now)?;
+        Ok(Started { options, ceremony })
+    }
+
+    /// Starts authenticating `user_id` again with one of their passkeys (sudo mode).
+    pub fn sudo_start(
+        &self,
+        tx: &mut Tx<'_>,
+        user_id: i64,
+        now: i64,
+    ) -> Result<Started, PasskeyError> {
+        let webauthn = self.webauthn()?;
+        let passkeys = db::passkeys::of_user(tx, user_id)?
+            .iter()
+            .filter_map(|row| stored(row).ok())
+            .collect::<Vec<_>>();
+        if passkeys.is_empty() {
+            return Err(PasskeyError::Refused);
+        }
+        let (options, state) = webauthn
+            .start_passkey_authentication(&passkeys)
+            .map_err(|_| PasskeyError::Refused)?;
+        let options = serde_json::to_value(options).map_err(|_| PasskeyError::Refused)?;
+        let ceremony = store::<PasskeyAuthentication>(tx, SUDO, Some(user_id), &state, now)?;
+        Ok(Started { options, ceremony })
+    }
+}
+
+/// A verified use of a passkey: its row is updated, and how it signed in.
+fn record_use(
+    tx: &mut Tx<'_>,
+    row: &db::passkeys::PasskeyRow,
+    mut passkey: Passkey,
+    result: &webauthn_rs::prelude::AuthenticationResult,
+    now: i64,
+) -> Result<SignInMethod, PasskeyError> {
+    passkey.update_credential(result);
+    let json = serde_json::to_string(&passkey).map_err(|_| PasskeyError::Refused)?;
+    db::passkeys::used(tx, row.id, &json, now)?;
+    Ok(SignInMethod::Passkey {
+        synced: result.backup_eligible(),
+    })
+}
+
+impl Accounts<'_> {
+    /// Finishes a passwordless sign-in: the passkey that answered names its account (by the
+    /// WebAuthn user handle), the signature and user verification are checked, and a session
+    /// starts, as a login does.
+    pub async fn passkey_login(
+        &self,
+        passkeys: &Passkeys,
+        now: i64,
+        ceremony: String,
+        credential: PublicKeyCredential,
+        device_token: Option<String>,
+        client: ClientInfo,
+    ) -> Result<SignedInSession, PasskeyError> {
+        let webauthn = passkeys.webauthn()?;
+        let (lifetimes, secret) = (self.lifetimes, self.secret.clone());
+        self.db
+            .write(move |tx| -> Result<_, DbError> {
+                let answer = (|| {
+                    let (_, state) = take::<DiscoverableAuthentication>(tx, &ceremony, LOGIN, now)?;
+                    let (handle, credential_id) = webauthn
+                        .identify_discoverable_authentication(&credential)
+                        .map_err(|_| PasskeyError::Refused)?;
+                    let row = db::passkeys::find_by_credential_id(tx, credential_id)?
+                        .ok_or(PasskeyError::Refused)?;
+                    let owner = db::passkeys::user_by_webauthn_id(tx, &handle.to_string())?;
+                    if owner != Some(row.user_id) {
+                        return Err(PasskeyError::Refused);
+                    }
+                    let passkey = stored(&row)?;
+                    let result = webauthn
+                        .finish_discoverable_authentication_v2(&credential, state, &passkey)
+                        .map_err(|_| PasskeyError::Refused)?;
+                    let user = db::users::find(tx, row.user_id)?.ok_or(PasskeyError::Refused)?;
+                    if user.disabled {
+                        return Err(PasskeyError::Disabled);
+                    }
+                    let method = record_use(tx, &row, passkey, &result, now)?;
+                    let started =
+                        session::start(tx, now, &lifetimes, &user, false, &client, method)?;
+                    let device = KnownDevice::of_user(&secret, device_token.as_deref(), user.id)
+                        .unwrap_or_else(|| KnownDevice::new(user.id));
+                    Ok(SignedInSession {
+                        device_token: device.token(&secret),
+                        user,
+                        started,
+                    })
+                })();
+                Ok(answer)
+            })
+            .await?
+    }
+
+    /// Finishes authenticating a signed-in session again with a passkey of its user: the
+    /// session's `auth_time` moves (event `sudo_granted`).
+    pub async fn passkey_sudo(
+        &self,
+        passkeys: &Passkeys,
+        now: i64,
+        sid: String,
+        ceremony: String,
+        credential: PublicKeyCredential,
+        client: ClientInfo,
+    ) -> Result<SessionRow, PasskeyError> {
+        let webauthn = passkeys.webauthn()?;
+        self.db
+            .write(move |tx| -> Result<_, DbError> {
+                let answer = (|| {
+                    let (user_id, state) = take::<PasskeyAuthentication>(tx, &ceremony, SUDO, now)?;
+                    let mut session = db::sessions::find_by_public_id(tx, &sid)?
+                        .filter(|s| Some(s.user_id) == user_id)
+                        .ok_or(PasskeyError::SessionEnded)?;
+                    let row =
+                        db::passkeys::find_by_credential_id(tx, credential.get_credential_id())?
+                            .filter(|row| row.user_id == session.user_id)
+                            .ok_or(PasskeyError::Refused)?;
+                    let passkey = stored(&row)?;
+                    let result = webauthn
+                        .finish_passkey_authentication(&credential, &state)
+                        .map_err(|_| PasskeyError::Refused)?;
+                    record_use(tx, &row, passkey, &result, now)?;
+                    if !db::sessions::set_auth_time(tx, session.id, now)? {
+                        return Err(PasskeyError::SessionEnded);
+                    }
+                    session.auth_time = now;
+                    events::record(
+                        tx,
+                        now,
+                        EventKind::SudoGranted,
+                        Some(session.user_id),
+                        Some(session.id),
+                        &client,
+                    )?;
+                    Ok(session)
+                })();
+                Ok(answer)
+            })
+            .await?
+    }
+}
