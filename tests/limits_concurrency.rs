@@ -350,3 +350,60 @@ fn a_code_and_a_half_done_login_are_good_once_under_simultaneous_requests() {
     assert_eq!(count(&statuses, 200), 1, "{statuses:?}");
     assert_eq!(cluster.events("login_succeeded"), sessions_before + 1);
 }
+
+#[test]
+fn a_passkey_ceremony_is_finished_at_most_once_under_simultaneous_requests() {
+    let cluster = Cluster::start(json!({ "public_url": "http://localhost:8000" }));
+    let agent = http::agent();
+    let mut form = agent
+        .get(format!("{}/login", cluster.base(0)))
+        .call()
+        .unwrap();
+    let cookie = http::set_cookie(&form, CSRF).unwrap();
+    let token = hidden_value(&form.body_mut().read_to_string().unwrap(), "csrf_token").unwrap();
+    let mut started = agent
+        .post(format!("{}/login/passkey/start", cluster.base(0)))
+        .header("Cookie", format!("{CSRF}={cookie}"))
+        .header("X-CSRF-Token", &token)
+        .header("Content-Type", "application/json")
+        .send("{}")
+        .unwrap();
+    let started: Value =
+        serde_json::from_str(&started.body_mut().read_to_string().unwrap()).unwrap();
+    let answer = json!({
+        "ceremony": started["ceremony"],
+        "credential": {
+            "id": "AAAA", "rawId": "AAAA", "type": "public-key",
+            "response": {
+                "authenticatorData": "AAAA", "clientDataJSON": "AAAA",
+                "signature": "AAAA", "userHandle": "AAAA"
+            },
+            "extensions": {}
+        }
+    })
+    .to_string();
+    // The same answer eight times at once, on both instances: one takes the ceremony (and is
+    // refused, the answer being no passkey's), the others find it gone.
+    let statuses = at_once(8, |i| {
+        let (agent, base, cookie, token, answer) = (
+            agent.clone(),
+            cluster.base(i),
+            cookie.clone(),
+            token.clone(),
+            answer.clone(),
+        );
+        Box::new(move || {
+            agent
+                .post(format!("{base}/login/passkey/finish"))
+                .header("Cookie", format!("{CSRF}={cookie}"))
+                .header("X-CSRF-Token", &token)
+                .header("Content-Type", "application/json")
+                .send(answer)
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    assert_eq!(count(&statuses, 401), 1, "{statuses:?}");
+    assert_eq!(count(&statuses, 400), 7, "{statuses:?}");
+}

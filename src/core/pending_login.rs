@@ -47,12 +47,16 @@ pub fn create(
     Ok(token)
 }
 
-/// Whether `token` names a pending login that is still waiting at `now`.
-pub fn is_waiting(conn: &mut db::Conn, token: &str, now: i64) -> Result<bool, DieselError> {
+/// The pending login `token` names, if it is still waiting at `now`.
+pub fn waiting(
+    conn: &mut db::Conn,
+    token: &str,
+    now: i64,
+) -> Result<Option<db::pending_logins::PendingRow>, DieselError> {
     if token.len() > MAX_TOKEN_LEN {
-        return Ok(false);
+        return Ok(None);
     }
-    Ok(db::pending_logins::find_live(conn, &token_hash(token), now)?.is_some())
+    db::pending_logins::find_live(conn, &token_hash(token), now)
 }
 
 /// A finished second step: the new session, and where the browser asked to go.

@@ -135,11 +135,13 @@ impl Desk<'_> {
         )
     }
 
-    fn verify_form(&self, error: Option<&str>) -> Template {
+    /// The second step's form; `next` is where a passkey used here leads.
+    fn verify_form(&self, next: Option<&str>, error: Option<&str>) -> Template {
         self.page.render(
             "login_verify",
             json!({
                 "csrf_token": self.browser_csrf(),
+                "next": next.and_then(local_path).map(|o| o.to_string()),
                 "error": error,
                 "passkeys_on": self.passkeys_on,
             }),
@@ -290,13 +292,15 @@ pub async fn verify_page(
     };
     let now = desk.clock.now();
     let waiting = db
-        .run(move |conn| pending_login::is_waiting(conn, &token, now).map_err(DbError::from))
+        .run(move |conn| pending_login::waiting(conn, &token, now).map_err(DbError::from))
         .await?;
-    if !waiting {
+    let Some(pending) = waiting else {
         desk.expired_pending();
         return Ok(Either::Left(Redirect::to(uri!("/login"))));
-    }
-    Ok(Either::Right(desk.verify_form(None)))
+    };
+    Ok(Either::Right(
+        desk.verify_form(pending.next.as_deref(), None),
+    ))
 }
 
 #[derive(FromForm)]
@@ -354,7 +358,7 @@ pub async fn verify(
         }
         Err(SecondStepError::Db(e)) => return Err(AppError::Db(e)),
     };
-    let template = desk.verify_form(Some(&message));
+    let template = desk.verify_form(None, Some(&message));
     Ok(Either::Right(RetryAfter(retry_after, (status, template))))
 }
 
