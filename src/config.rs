@@ -139,6 +139,13 @@ struct RawConfig {
     require_mfa_for_admins: bool,
     #[serde(default = "defaults::public_url")]
     public_url: String,
+    smtp_url: Option<Secret>,
+    #[serde(default = "defaults::mail_from")]
+    mail_from: String,
+    #[serde(default = "defaults::reset_ttl")]
+    reset_ttl: Secs,
+    #[serde(default = "defaults::yes")]
+    new_device_notice: bool,
     admin_password: Option<Secret>,
 }
 
@@ -200,6 +207,12 @@ mod defaults {
     pub fn public_url() -> String {
         "http://127.0.0.1:8000".into()
     }
+    pub fn mail_from() -> String {
+        "doorman@localhost".into()
+    }
+    pub fn reset_ttl() -> Secs {
+        Secs(30 * 60)
+    }
 }
 
 /// Checked settings of one doorman instance.
@@ -242,6 +255,14 @@ pub struct Config {
     /// Where browsers reach doorman: the base of links in mail, and the WebAuthn origin (its
     /// host is the relying-party id).
     pub public_url: webauthn_rs::prelude::Url,
+    /// `smtp://[user:password@]host:port` or `smtps://…`; `None`: mail goes to
+    /// `<data_dir>/outbox/` as `.eml` files.
+    pub smtp_url: Option<Secret>,
+    pub mail_from: lettre::message::Mailbox,
+    /// Lifetime of password-reset, email-verification and session-report links.
+    pub reset_ttl: Secs,
+    /// Mail the account when it signs in from a browser it has not used before.
+    pub new_device_notice: bool,
     /// The first admin's password (`DOORMAN_ADMIN_PASSWORD`); random when not set.
     pub admin_password: Option<Secret>,
 }
@@ -332,7 +353,18 @@ fn public_url(text: &str) -> Result<webauthn_rs::prelude::Url, ConfigError> {
 }
 
 impl RawConfig {
-    fn check(self) -> Result<Config, ConfigError> {
+    /// The sender's address, once `smtp_url` (if any) is known to be usable.
+    fn mail_from(&self) -> Result<lettre::message::Mailbox, ConfigError> {
+        if let Some(url) = &self.smtp_url {
+            crate::mail::transport::SmtpSettings::parse(url.expose())
+                .map_err(|why| invalid("smtp_url", why))?;
+        }
+        self.mail_from
+            .parse()
+            .map_err(|_| invalid("mail_from", "must be an email address"))
+    }
+
+    fn check_durations(&self) -> Result<(), ConfigError> {
         for (key, value) in [
             ("access_ttl", self.access_ttl),
             ("refresh_ttl", self.refresh_ttl),
@@ -341,6 +373,7 @@ impl RawConfig {
             ("revocation_poll", self.revocation_poll),
             ("events_retention", self.events_retention),
             ("sudo_ttl", self.sudo_ttl),
+            ("reset_ttl", self.reset_ttl),
         ] {
             if value.0 == 0 {
                 return Err(invalid(key, "must be longer than 0 seconds"));
@@ -349,6 +382,11 @@ impl RawConfig {
                 return Err(invalid(key, "must be at most 10 years"));
             }
         }
+        Ok(())
+    }
+
+    fn check(self) -> Result<Config, ConfigError> {
+        self.check_durations()?;
         if !(1..=256).contains(&self.database_pool_size) {
             return Err(invalid("database_pool_size", "must be between 1 and 256"));
         }
@@ -389,6 +427,7 @@ impl RawConfig {
             ));
         }
         let public_url = public_url(&self.public_url)?;
+        let mail_from = self.mail_from()?;
         let database_url = match self.database_url {
             Some(url) => {
                 crate::db::DatabaseUrl::parse(&url).map_err(|why| invalid("database_url", why))?;
@@ -428,6 +467,10 @@ impl RawConfig {
             sudo_ttl: self.sudo_ttl,
             require_mfa_for_admins: self.require_mfa_for_admins,
             public_url,
+            smtp_url: self.smtp_url,
+            mail_from,
+            reset_ttl: self.reset_ttl,
+            new_device_notice: self.new_device_notice,
             admin_password: self.admin_password,
         })
     }

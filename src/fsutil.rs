@@ -29,3 +29,13 @@ pub fn make_database_private(path: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Creates (or truncates) a file readable by this user only: mail with live links.
+pub fn create_private_file(path: &Path) -> std::io::Result<fs::File> {
+    OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}

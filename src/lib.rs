@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod db;
 mod fsutil;
 pub mod http;
+pub mod mail;
 pub mod routes;
 mod start_error;
 pub mod sync;
@@ -75,12 +76,14 @@ pub fn build(figment: Figment, clock: SharedClock) -> Rocket<Build> {
         .attach(http::observe::Observe::new())
         .attach(SilentRefresh)
         .attach(auth::revocation::poller())
+        .attach(mail::sender::sender())
         .attach(routes::pages::stage())
         .attach(routes::account::stage())
         .attach(routes::sessions::stage())
         .attach(routes::security::stage())
         .attach(routes::sudo::stage())
         .attach(routes::passkeys::stage())
+        .attach(routes::email::stage())
         .attach(routes::admin::stage())
         .attach(routes::api::stage())
         .attach(routes::health::stage())
@@ -100,6 +103,7 @@ struct AppState {
     revocations: Revocations,
     labels: DeviceLabels,
     secret: ServerSecret,
+    outbox: mail::sender::Outbox,
 }
 
 impl AppState {
@@ -108,6 +112,8 @@ impl AppState {
             .manage(Lifetimes::from(&self.config))
             .manage(core::passkeys::Passkeys::new(&self.config.public_url))
             .manage(CookiePolicy::from(&self.config))
+            .manage(core::email::EmailPolicy::from(&self.config))
+            .manage(self.outbox)
             .manage(ThrottlePolicy::from(&self.config))
             .manage(http::observe::Metrics::default())
             .manage(http::profile_cache::ProfileCache::new(self.labels.clone()))
@@ -146,9 +152,22 @@ fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, StartError> 
         println!("doorman: created user `admin` with password: {password}");
     }
     core::events::prune(&mut conn, clock.now(), config.events_retention.as_i64())?;
+    if config.smtp_url.is_none() {
+        let outbox = mail::transport::outbox_dir(&config.data_dir);
+        println!(
+            "doorman: no smtp_url set: mail is written to {} as .eml files",
+            outbox.display()
+        );
+    }
     let revocations = Revocations::default();
-    let (known, at) = (revocations.clone(), clock.clone());
-    db.on_commit(move |changed| known.learn(changed, at.now()));
+    let outbox = mail::sender::Outbox::default();
+    let (known, at, mail) = (revocations.clone(), clock.clone(), outbox.clone());
+    db.on_commit(move |changed| {
+        known.learn(changed, at.now());
+        if changed.mail {
+            mail.wake();
+        }
+    });
     let (now, access_ttl) = (clock.now(), config.access_ttl.as_i64());
     let changes = auth::revocation::load_changes(&mut conn, now, access_ttl)?;
     revocations.apply(changes, now, access_ttl);
@@ -163,5 +182,6 @@ fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, StartError> 
         revocations,
         secret,
         labels: DeviceLabels::default(),
+        outbox,
     })
 }

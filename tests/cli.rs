@@ -226,3 +226,25 @@ fn second_factors_are_reset_from_the_command_line() {
             .contains("no user named")
     );
 }
+
+#[test]
+fn an_address_is_set_from_the_command_line() {
+    let cli = Cli::new();
+    cli.ok(&["user", "add", "alice"], "correct horse battery\n");
+    assert!(
+        cli.ok(&["user", "email", "alice", "alice@example.test"], "")
+            .contains("a verification mail is queued")
+    );
+    assert!(
+        cli.fails(&["user", "email", "alice", "nope"], "", 1)
+            .contains("not an email address")
+    );
+    let db = doorman::db::Db::open(&cli.database_url).unwrap();
+    let mut conn = db.conn().unwrap();
+    let user = doorman::db::users::find_by_name(&mut conn, "alice")
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.email.as_deref(), Some("alice@example.test"));
+    assert!(user.email_verified_at.is_none());
+    assert_eq!(doorman::db::outbox::pending(&mut conn).unwrap(), 1);
+}

@@ -407,3 +407,83 @@ fn a_passkey_ceremony_is_finished_at_most_once_under_simultaneous_requests() {
     assert_eq!(count(&statuses, 401), 1, "{statuses:?}");
     assert_eq!(count(&statuses, 400), 7, "{statuses:?}");
 }
+
+#[test]
+fn a_reset_link_works_once_under_simultaneous_requests() {
+    use doorman::core::email;
+    let cluster = Cluster::start(json!({}));
+    let alice = cluster.create_user("alice", Role::User);
+    let (db, secret) = (
+        cluster.servers[0].db.clone(),
+        cluster.servers[0].secret.clone(),
+    );
+    let now = cluster.clock.now_secs();
+    let policy = email::EmailPolicy {
+        link_ttl: 1800,
+        new_device_notice: true,
+    };
+    let nonce = common::write(&db, move |tx| {
+        use diesel::prelude::*;
+        let user = doorman::db::users::find(tx, alice)?.unwrap();
+        let client = ClientInfo {
+            ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+        };
+        let change = email::AddressChange {
+            user: &user,
+            session_id: None,
+            client: &client,
+        };
+        email::set_address(tx, &secret, policy, &change, "alice@example.test", now)?.unwrap();
+        diesel::update(doorman::db::schema::users::table.find(alice))
+            .set(doorman::db::schema::users::email_verified_at.eq(now))
+            .execute(&mut **tx)?;
+        let throttle = doorman::core::throttle::ThrottlePolicy {
+            max_failures: 5,
+            window: 900,
+            max_signups: 10,
+        };
+        email::request_reset(tx, &secret, policy, &throttle, "alice", &client, now)?.unwrap();
+        let context: String = doorman::db::schema::outbox::table
+            .filter(doorman::db::schema::outbox::template.eq("password_reset"))
+            .select(doorman::db::schema::outbox::context)
+            .first(&mut **tx)?;
+        let context: Value = serde_json::from_str(&context).unwrap();
+        Ok(context["link"]["nonce"].as_str().unwrap().to_owned())
+    });
+    let token = email::link_token(&cluster.servers[0].secret, &nonce).unwrap();
+
+    let agent = http::agent();
+    let mut form = agent
+        .get(format!("{}/password/reset?token={token}", cluster.base(0)))
+        .call()
+        .unwrap();
+    assert_eq!(form.status().as_u16(), 200);
+    let cookie = http::set_cookie(&form, CSRF).unwrap();
+    let csrf = hidden_value(&form.body_mut().read_to_string().unwrap(), "csrf_token").unwrap();
+    let statuses = at_once(8, |i| {
+        let (agent, base, cookie, csrf, token) = (
+            agent.clone(),
+            cluster.base(i),
+            cookie.clone(),
+            csrf.clone(),
+            token.clone(),
+        );
+        Box::new(move || {
+            agent
+                .post(format!("{base}/password/reset"))
+                .header("Cookie", format!("{CSRF}={cookie}"))
+                .send_form([
+                    ("csrf_token", csrf.as_str()),
+                    ("token", token.as_str()),
+                    ("new_password", format!("new password number {i}").as_str()),
+                ])
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    assert_eq!(count(&statuses, 303), 1, "{statuses:?}");
+    assert_eq!(count(&statuses, 400), 7, "{statuses:?}");
+    assert_eq!(cluster.events("password_reset"), 1);
+}

@@ -30,13 +30,14 @@ impl std::error::Error for KeyError {}
 
 /// The server secret of `refresh_secret_file`, never stored in the database: mixed into every
 /// refresh-token successor (so a copy of the database and an old refresh token never yield the
-/// live one), the key of known-device tokens and of recovery-code hashes. Every instance of a deployment reads the same
+/// live one), the key of known-device tokens, of recovery-code hashes and of mailed links. Every instance of a deployment reads the same
 /// file.
 #[derive(Clone)]
 pub struct ServerSecret {
     successor: [u8; 32],
     device: [u8; 32],
     recovery: [u8; 32],
+    email: [u8; 32],
 }
 
 impl ServerSecret {
@@ -57,6 +58,7 @@ impl ServerSecret {
             successor: crypto::hmac_sha256(secret, &[b"doorman/refresh-successor-key/v1"]),
             device: crypto::hmac_sha256(secret, &[b"doorman/known-device/v1"]),
             recovery: crypto::hmac_sha256(secret, &[b"doorman/recovery-code/v1"]),
+            email: crypto::hmac_sha256(secret, &[b"doorman/email-link/v1"]),
         }
     }
 
@@ -71,6 +73,11 @@ impl ServerSecret {
 
     pub fn recovery_key(&self) -> &[u8; 32] {
         &self.recovery
+    }
+
+    /// The key mailed links' tokens are made with.
+    pub fn email_key(&self) -> &[u8; 32] {
+        &self.email
     }
 }
 

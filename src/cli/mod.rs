@@ -26,6 +26,7 @@ pub const USAGE: &str = "usage:
   doorman user disable <name>            disable an account and end its sessions
   doorman user enable <name>             enable an account again
   doorman user mfa-reset <name>          remove a user's second factors (ends their sessions)
+  doorman user email <name> <address>    set a user's email address (a verification mail is sent)
   doorman user list                      list users
   doorman keys generate --algorithm <HS256|RS256|ES256|EdDSA> --out <dir>
                                          write a new signing key (private 0600)";
@@ -182,8 +183,50 @@ fn run(args: &[String]) -> Result<String, Failure> {
                 user.username
             ))
         }
+        ["email", name, address] => set_email(&config, &db, name, address, now),
         ["list"] => list(&db),
         _ => Err(usage()),
+    }
+}
+
+/// `doorman user email <name> <address>`: sets the address (unverified) and queues its
+/// verification mail, which the server sends; `""` removes it.
+fn set_email(
+    config: &Config,
+    db: &Db,
+    name: &str,
+    address: &str,
+    now: i64,
+) -> Result<String, Failure> {
+    let user = find(db, name)?;
+    let secret = crate::auth::keys::ServerSecret::load(config).map_err(|e| fail(e.to_string()))?;
+    let policy = crate::core::email::EmailPolicy::from(config);
+    let (text, username) = (address.to_owned(), user.username.clone());
+    let outcome = db
+        .write_blocking(move |tx| -> Result<_, DbError> {
+            let client = ClientInfo {
+                ip: "local".into(),
+                user_agent: "doorman command line".into(),
+            };
+            let change = crate::core::email::AddressChange {
+                user: &user,
+                session_id: None,
+                client: &client,
+            };
+            Ok(crate::core::email::set_address(
+                tx, &secret, policy, &change, &text, now,
+            )?)
+        })
+        .map_err(|e| fail(e.to_string()))?;
+    match outcome {
+        Ok(()) if address.trim().is_empty() => Ok(format!("removed the address of `{username}`")),
+        Ok(()) => Ok(format!(
+            "set the address of `{username}`; a verification mail is queued"
+        )),
+        Err(crate::core::email::AddressError::Invalid(why)) => Err(fail(why)),
+        Err(crate::core::email::AddressError::Taken) => {
+            Err(fail("that address belongs to another account"))
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use crate::core::known_device::KnownDevice;
 use crate::core::passwords::{self, HashError, MAX_PASSWORD_CHARS, PasswordHasher};
 
 use crate::core::client::ClientInfo;
+use crate::core::email::{self, EmailPolicy};
 use crate::core::events::{self, EventKind};
 use crate::core::pending_login;
 use crate::core::second_factors;
@@ -153,6 +154,7 @@ pub struct Accounts<'a> {
     pub lifetimes: Lifetimes,
     pub throttle: ThrottlePolicy,
     pub secret: &'a ServerSecret,
+    pub email: EmailPolicy,
 }
 
 /// A signup form's fields.
@@ -160,6 +162,8 @@ pub struct NewAccount<'a> {
     pub username: &'a str,
     pub password: &'a str,
     pub password_confirm: &'a str,
+    /// Optional: empty for none.
+    pub email: &'a str,
 }
 
 /// What is wrong with a signup form, field by field.
@@ -168,6 +172,7 @@ pub struct SignupErrors {
     pub username: Option<String>,
     pub password: Option<String>,
     pub password_confirm: Option<String>,
+    pub email: Option<String>,
 }
 
 #[derive(Debug)]
@@ -270,7 +275,7 @@ impl Accounts<'_> {
             None
         };
         let next = next.map(str::to_owned);
-        let secret = self.secret.clone();
+        let (secret, email) = (self.secret.clone(), self.email);
         db.write(move |tx| -> Result<_, DbError> {
             ThrottlePolicy::forgive(tx, &reservation)?;
             if let Some(hash) = &rehashed {
@@ -289,7 +294,7 @@ impl Accounts<'_> {
                 &client,
                 SignInMethod::Password,
             )?;
-            let device = device.unwrap_or_else(|| KnownDevice::new(user.id));
+            let device = signed_in_from(tx, &secret, email, device, &user, &started, &client, now)?;
             Ok(LoginOutcome::SignedIn(Box::new(SignedInSession {
                 device_token: device.token(&secret),
                 user,
@@ -425,18 +430,24 @@ impl Accounts<'_> {
             username,
             password,
             password_confirm,
+            email: address,
         } = account;
         let mut errors = SignupErrors {
             username: check_username(username).err(),
             password: passwords::check_new_password(password).err(),
             password_confirm: None,
+            email: None,
         };
         if errors.password.is_none() && password != password_confirm {
             errors.password_confirm = Some("The two passwords differ.".into());
         }
+        if !address.trim().is_empty() {
+            errors.email = email::parse_address(address).err().map(str::to_owned);
+        }
         if errors.username.is_some()
             || errors.password.is_some()
             || errors.password_confirm.is_some()
+            || errors.email.is_some()
         {
             return Err(SignupError::Invalid(errors));
         }
@@ -454,27 +465,43 @@ impl Accounts<'_> {
         let hash = self
             .checked(&reservation, hasher.hash(password.to_owned()))
             .await?;
-        let name = username.to_owned();
+        let (name, address) = (username.to_owned(), address.to_owned());
+        let (secret, policy, at) = (self.secret.clone(), self.email, client.clone());
         let created = db
             .write(move |tx| {
-                let inserted = tx.savepoint(|tx| create_user(tx, now, &name, &hash, Role::User));
-                match inserted {
-                    Ok(user) => Ok(Some(user)),
+                let inserted = tx.savepoint(|tx| {
+                    let user = create_user(tx, now, &name, &hash, Role::User)?;
+                    let change = email::AddressChange {
+                        user: &user,
+                        session_id: None,
+                        client: &at,
+                    };
+                    match email::set_address(tx, &secret, policy, &change, &address, now)? {
+                        Ok(()) => Ok(user),
+                        // Undo the account too: the address is another account's.
+                        Err(_) => Err(DieselError::RollbackTransaction),
+                    }
+                });
+                let refused = match inserted {
+                    Ok(user) => return Ok(Ok(user)),
                     // A name taken is no account made: the attempt does not count.
                     Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                        ThrottlePolicy::release(tx, &reservation).map_err(DbError::from)?;
-                        Ok(None)
+                        SignupErrors {
+                            username: Some("This username is taken.".into()),
+                            ..SignupErrors::default()
+                        }
                     }
-                    Err(e) => Err(DbError::from(e)),
-                }
+                    Err(DieselError::RollbackTransaction) => SignupErrors {
+                        email: Some("This address belongs to another account.".into()),
+                        ..SignupErrors::default()
+                    },
+                    Err(e) => return Err(DbError::from(e)),
+                };
+                ThrottlePolicy::release(tx, &reservation).map_err(DbError::from)?;
+                Ok(Err(refused))
             })
             .await?;
-        let Some(user) = created else {
-            return Err(SignupError::Invalid(SignupErrors {
-                username: Some("This username is taken.".into()),
-                ..SignupErrors::default()
-            }));
-        };
+        let user = created.map_err(SignupError::Invalid)?;
         let secret = self.secret.clone();
         let started = db
             .write(move |tx| {
@@ -497,6 +524,26 @@ impl Accounts<'_> {
             started: started.0,
         })
     }
+}
+
+/// After a session started: the device token to keep, and — when the browser or app brought
+/// none of this account — the new-device notice.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn signed_in_from(
+    tx: &mut Tx<'_>,
+    secret: &ServerSecret,
+    email: EmailPolicy,
+    known: Option<KnownDevice>,
+    user: &UserRow,
+    started: &Started,
+    client: &ClientInfo,
+    now: i64,
+) -> Result<KnownDevice, DieselError> {
+    if let Some(device) = known {
+        return Ok(device);
+    }
+    email::new_device(tx, secret, email, user, &started.session, client, now)?;
+    Ok(KnownDevice::new(user.id))
 }
 
 /// Counts an attempt of `subjects`, or records that it was refused.

@@ -2,7 +2,9 @@
 
 use diesel::result::Error as DieselError;
 
+use crate::auth::keys::ServerSecret;
 use crate::core::client::ClientInfo;
+use crate::core::email::{self, EmailPolicy};
 use crate::core::events::{self, EventKind};
 use crate::core::second_factors;
 use crate::core::sessions::{self as session, EndReason, Ending};
@@ -179,6 +181,22 @@ pub fn reset_mfa(tx: &mut Tx<'_>, now: i64, user_id: i64, actor: &Actor) -> Resu
     let note = actor.note();
     let ending = Ending::revoked(now, &actor.client, Some(&note));
     second_factors::reset(tx, user_id, &ending)?;
+    Ok(())
+}
+
+/// Mails `user_id` a password-reset link, when their address is confirmed (event
+/// `password_reset_requested`, naming the admin).
+pub fn send_reset(
+    tx: &mut Tx<'_>,
+    secret: &ServerSecret,
+    policy: EmailPolicy,
+    now: i64,
+    user_id: i64,
+    actor: &Actor,
+) -> Result<(), AdminError> {
+    let user = target(tx, user_id)?;
+    let note = actor.note();
+    email::send_reset(tx, secret, policy, &user, &actor.client, now, Some(&note))?;
     Ok(())
 }
 

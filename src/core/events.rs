@@ -24,10 +24,16 @@ pub enum EventKind {
     MfaReset,
     PasskeyAdded,
     PasskeyRemoved,
+    EmailChanged,
+    EmailVerified,
+    PasswordResetRequested,
+    PasswordReset,
+    NewDeviceLogin,
+    SessionReported,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 25] = [
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
         EventKind::LoginThrottled,
@@ -47,6 +53,12 @@ impl EventKind {
         EventKind::MfaReset,
         EventKind::PasskeyAdded,
         EventKind::PasskeyRemoved,
+        EventKind::EmailChanged,
+        EventKind::EmailVerified,
+        EventKind::PasswordResetRequested,
+        EventKind::PasswordReset,
+        EventKind::NewDeviceLogin,
+        EventKind::SessionReported,
     ];
 
     /// The stored kind name, as the spec lists it.
@@ -71,6 +83,12 @@ impl EventKind {
             EventKind::MfaReset => "mfa_reset",
             EventKind::PasskeyAdded => "passkey_added",
             EventKind::PasskeyRemoved => "passkey_removed",
+            EventKind::EmailChanged => "email_changed",
+            EventKind::EmailVerified => "email_verified",
+            EventKind::PasswordResetRequested => "password_reset_requested",
+            EventKind::PasswordReset => "password_reset",
+            EventKind::NewDeviceLogin => "new_device_login",
+            EventKind::SessionReported => "session_reported",
         }
     }
 
@@ -98,6 +116,12 @@ impl EventKind {
             EventKind::MfaReset => "Second factors reset by an admin",
             EventKind::PasskeyAdded => "Passkey added",
             EventKind::PasskeyRemoved => "Passkey removed",
+            EventKind::EmailChanged => "Email address changed",
+            EventKind::EmailVerified => "Email address verified",
+            EventKind::PasswordResetRequested => "Password reset link sent",
+            EventKind::PasswordReset => "Password reset by email",
+            EventKind::NewDeviceLogin => "Signed in from a new device",
+            EventKind::SessionReported => "Session reported as not you and ended",
         }
     }
 

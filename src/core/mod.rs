@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod client;
+pub mod email;
 pub mod events;
 pub mod known_device;
 pub mod passkeys;

@@ -15,7 +15,7 @@ use webauthn_rs::prelude::{
     PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
 };
 
-use super::accounts::{Accounts, SignedInSession};
+use super::accounts::{Accounts, SignedInSession, signed_in_from};
 use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
 use crate::core::known_device::KnownDevice;
@@ -341,7 +341,7 @@ impl Accounts<'_> {
         client: ClientInfo,
     ) -> Result<SignedInSession, PasskeyError> {
         let webauthn = passkeys.webauthn()?;
-        let (lifetimes, secret) = (self.lifetimes, self.secret.clone());
+        let (lifetimes, secret, email) = (self.lifetimes, self.secret.clone(), self.email);
         self.db
             .write(move |tx| -> Result<_, DbError> {
                 let answer = (|| {
@@ -366,8 +366,9 @@ impl Accounts<'_> {
                     let method = record_use(tx, &row, passkey, &result, now)?;
                     let started =
                         session::start(tx, now, &lifetimes, &user, false, &client, method)?;
-                    let device = KnownDevice::of_user(&secret, device_token.as_deref(), user.id)
-                        .unwrap_or_else(|| KnownDevice::new(user.id));
+                    let known = KnownDevice::of_user(&secret, device_token.as_deref(), user.id);
+                    let device =
+                        signed_in_from(tx, &secret, email, known, &user, &started, &client, now)?;
                     Ok(SignedInSession {
                         device_token: device.token(&secret),
                         user,

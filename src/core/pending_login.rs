@@ -5,7 +5,7 @@
 
 use diesel::result::Error as DieselError;
 
-use super::accounts::{Accounts, SignedInSession, reserve_or_record};
+use super::accounts::{Accounts, SignedInSession, reserve_or_record, signed_in_from};
 use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
 use crate::core::known_device::KnownDevice;
@@ -104,7 +104,12 @@ impl Accounts<'_> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(SecondStepError::Expired);
         }
-        let (lifetimes, throttle, secret) = (self.lifetimes, self.throttle, self.secret.clone());
+        let (lifetimes, throttle, secret, email) = (
+            self.lifetimes,
+            self.throttle,
+            self.secret.clone(),
+            self.email,
+        );
         let (hash, code) = (token_hash(token), code.to_owned());
         self.db
             .write(move |tx| -> Result<_, DbError> {
@@ -156,7 +161,8 @@ impl Accounts<'_> {
                         &client,
                     )?;
                 }
-                let device = device.unwrap_or_else(|| KnownDevice::new(user.id));
+                let device =
+                    signed_in_from(tx, &secret, email, device, &user, &started, &client, now)?;
                 Ok(Ok(Finished {
                     signed_in: SignedInSession {
                         device_token: device.token(&secret),

@@ -238,6 +238,8 @@ pub struct Methods {
     pub totp_enabled_at: Option<i64>,
     pub recovery_codes_left: i64,
     pub passkeys: Vec<PasskeySummary>,
+    pub email: Option<String>,
+    pub email_verified_at: Option<i64>,
 }
 
 pub fn methods(conn: &mut db::Conn, user: &UserRow) -> Result<Methods, DieselError> {
@@ -246,6 +248,8 @@ pub fn methods(conn: &mut db::Conn, user: &UserRow) -> Result<Methods, DieselErr
         totp_enabled_at: user.totp_enabled_at,
         recovery_codes_left: db::second_factors::recovery_codes_left(conn, user.id)?,
         passkeys: passkeys::list(conn, user.id)?,
+        email: user.email.clone(),
+        email_verified_at: user.email_verified_at,
     })
 }
 

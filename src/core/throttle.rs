@@ -14,6 +14,8 @@ const ACCOUNT: &str = "account";
 const ADDRESS: &str = "address";
 const DEVICE: &str = "device";
 const SIGNUP: &str = "signup";
+const RESET_ACCOUNT: &str = "reset-account";
+const RESET_ADDRESS: &str = "reset-address";
 
 /// Longest account key stored; longer names cannot exist anyway.
 const MAX_SUBJECT_CHARS: usize = 64;
@@ -69,6 +71,21 @@ impl Subjects {
     /// A sign-up from a client address.
     pub fn signup(address: &str) -> Subjects {
         Subjects(vec![(SIGNUP, address.to_owned())])
+    }
+
+    /// A password-reset request for what was typed as `login` (a username or an address,
+    /// whether or not it exists) from a client address.
+    pub fn reset(login: &str, address: &str) -> Subjects {
+        let login = login
+            .to_lowercase()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(254)
+            .collect();
+        Subjects(vec![
+            (RESET_ACCOUNT, login),
+            (RESET_ADDRESS, address.to_owned()),
+        ])
     }
 }
 

@@ -10,8 +10,10 @@
 //! `LIMIT` is a bound parameter every time it runs, which cost more than the rest of a rotation.
 
 pub mod changes;
+pub mod email;
 pub mod events;
 pub mod login_attempts;
+pub mod outbox;
 pub mod passkeys;
 pub mod pending_logins;
 pub mod refresh_tokens;

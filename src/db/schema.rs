@@ -16,6 +16,9 @@ diesel::table! {
         totp_pending_secret -> Nullable<Binary>,
         totp_last_step -> Nullable<BigInt>,
         webauthn_id -> Nullable<Text>,
+        email -> Nullable<Text>,
+        email_key -> Nullable<Text>,
+        email_verified_at -> Nullable<BigInt>,
     }
 }
 
@@ -122,6 +125,34 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    email_tokens (id) {
+        id -> BigInt,
+        token_hash -> Binary,
+        purpose -> Text,
+        user_id -> BigInt,
+        email -> Nullable<Text>,
+        session_id -> Nullable<BigInt>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        recipient -> Text,
+        template -> Text,
+        context -> Text,
+        created_at -> BigInt,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        sent_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(security_events -> users (user_id));
@@ -135,5 +166,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     recovery_codes,
     pending_logins,
     passkeys,
-    webauthn_ceremonies
+    webauthn_ceremonies,
+    email_tokens,
+    outbox
 );

@@ -23,6 +23,8 @@ pub struct Changed {
     pub ended: Vec<String>,
     /// Sessions (by public id) whose access tokens must now carry this role.
     pub renewed: Vec<(String, String)>,
+    /// Mail was written to the outbox.
+    pub mail: bool,
 }
 
 impl Changed {
@@ -31,6 +33,7 @@ impl Changed {
         self.users.extend(other.users);
         self.ended.extend(other.ended);
         self.renewed.extend(other.renewed);
+        self.mail |= other.mail;
     }
 }
 
@@ -62,6 +65,11 @@ impl<'c> Tx<'c> {
     /// A session ended: its access tokens are refused once this commits.
     pub fn session_ended(&mut self, public_id: String) {
         self.changed.ended.push(public_id);
+    }
+
+    /// Mail was queued: the sender may start once this commits.
+    pub fn mail_queued(&mut self) {
+        self.changed.mail = true;
     }
 
     /// A session's access tokens must be renewed to carry `role`.

@@ -18,6 +18,8 @@ pub struct UserRow {
     pub password_changed_at: Option<i64>,
     /// When the authenticator app was turned on; `None`: off.
     pub totp_enabled_at: Option<i64>,
+    pub email: Option<String>,
+    pub email_verified_at: Option<i64>,
 }
 
 #[derive(Insertable)]

@@ -205,10 +205,16 @@ pub enum Notice {
     AuthenticatorOff,
     PasskeyAdded,
     PasskeyRemoved,
+    AddressSaved,
+    AddressRemoved,
+    AddressVerified,
+    PasswordReset,
+    SessionReported,
+    ResetSent,
 }
 
 impl Notice {
-    const ALL: [Notice; 16] = [
+    const ALL: [Notice; 22] = [
         Notice::SignedOut,
         Notice::Welcome,
         Notice::SessionEnded,
@@ -225,6 +231,12 @@ impl Notice {
         Notice::AuthenticatorOff,
         Notice::PasskeyAdded,
         Notice::PasskeyRemoved,
+        Notice::AddressSaved,
+        Notice::AddressRemoved,
+        Notice::AddressVerified,
+        Notice::PasswordReset,
+        Notice::SessionReported,
+        Notice::ResetSent,
     ];
 
     pub fn code(self) -> &'static str {
@@ -245,6 +257,12 @@ impl Notice {
             Notice::AuthenticatorOff => "authenticator_off",
             Notice::PasskeyAdded => "passkey_added",
             Notice::PasskeyRemoved => "passkey_removed",
+            Notice::AddressSaved => "address_saved",
+            Notice::AddressRemoved => "address_removed",
+            Notice::AddressVerified => "address_verified",
+            Notice::PasswordReset => "password_reset",
+            Notice::SessionReported => "session_reported",
+            Notice::ResetSent => "reset_sent",
         }
     }
 
@@ -281,6 +299,20 @@ impl Notice {
             }
             Notice::PasskeyAdded => "The passkey is added. You can sign in with it.",
             Notice::PasskeyRemoved => "The passkey is removed.",
+            Notice::AddressSaved => {
+                "Saved. Open the link we mailed to the new address to confirm it."
+            }
+            Notice::AddressRemoved => "The email address is removed.",
+            Notice::AddressVerified => "Your email address is confirmed.",
+            Notice::PasswordReset => {
+                "Your password is set and every device is signed out. Sign in with the new password."
+            }
+            Notice::SessionReported => {
+                "That session has ended. Choose a new password now, so that whoever it was cannot sign in again."
+            }
+            Notice::ResetSent => {
+                "If the account has a confirmed address, a reset link is on its way."
+            }
         }
     }
 

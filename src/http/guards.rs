@@ -13,6 +13,7 @@ use crate::auth::tokens::AccessClaims;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::core::accounts::Accounts;
+use crate::core::email::EmailPolicy;
 use crate::core::passwords::PasswordHasher;
 use crate::core::sessions::Lifetimes;
 use crate::core::throttle::ThrottlePolicy;
@@ -141,16 +142,23 @@ impl<'r> FromRequest<'r> for Accounts<'r> {
             rocket.state::<Lifetimes>(),
             rocket.state::<ThrottlePolicy>(),
             rocket.state::<ServerSecret>(),
+            rocket.state::<EmailPolicy>(),
         ) {
-            (Some(db), Some(hasher), Some(lifetimes), Some(throttle), Some(secret)) => {
-                Outcome::Success(Accounts {
-                    db,
-                    hasher,
-                    lifetimes: *lifetimes,
-                    throttle: *throttle,
-                    secret,
-                })
-            }
+            (
+                Some(db),
+                Some(hasher),
+                Some(lifetimes),
+                Some(throttle),
+                Some(secret),
+                Some(email),
+            ) => Outcome::Success(Accounts {
+                db,
+                hasher,
+                lifetimes: *lifetimes,
+                throttle: *throttle,
+                secret,
+                email: *email,
+            }),
             _ => Outcome::Error((Status::InternalServerError, ())),
         }
     }

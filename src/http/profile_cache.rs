@@ -70,9 +70,9 @@ impl ProfileCache {
             return Ok(parts);
         }
         let stamp = db.changes().stamp();
-        let (sid, labels) = (claims.sid.clone(), self.labels.clone());
+        let (sid, labels, at) = (claims.sid.clone(), self.labels.clone(), claims.iat);
         let mut facts = db
-            .run(move |conn| load(conn, user_id, &sid, &labels))
+            .run(move |conn| load(conn, user_id, &sid, &labels, at))
             .await?
             .ok_or(AppError::NotFound)?;
         facts["access_expires_at"] = json!(claims.exp);
@@ -121,6 +121,7 @@ fn load(
     user_id: i64,
     sid: &str,
     labels: &DeviceLabels,
+    now: i64,
 ) -> Result<Option<Value>, AppError> {
     let Some(account) = db::users::find(conn, user_id)? else {
         return Ok(None);
@@ -133,6 +134,7 @@ fn load(
     }
     let events = db::events::latest_for_user(conn, user_id, PROFILE_EVENTS)?;
     let reused = reuse_notices(conn, user_id, session.id, labels)?;
+    let new_devices = new_device_notices(conn, &events, session.id, labels, now)?;
     let events: Vec<_> = events
         .iter()
         .map(|e| views::event(e, None, labels))
@@ -144,7 +146,41 @@ fn load(
         "session": views::session(&session, Some(sid), labels),
         "events": events,
         "reused_devices": reused,
+        "new_devices": new_devices,
     })))
+}
+
+/// How long after a sign-in from a new device the account's other sessions mention it.
+const NEW_DEVICE_NOTICE_SECS: i64 = 7 * 86_400;
+
+/// Sign-ins from new devices among the recent events, other than this session, whose sessions
+/// are still open: the account's other pages say so, as the mail did.
+fn new_device_notices(
+    conn: &mut Conn,
+    events: &[db::events::EventRow],
+    current_id: i64,
+    labels: &DeviceLabels,
+    now: i64,
+) -> Result<Vec<Value>, DbError> {
+    let mut notices = Vec::new();
+    for event in events {
+        let recent = event.created_at > now - NEW_DEVICE_NOTICE_SECS;
+        let Some(session_id) = event.session_id.filter(|id| *id != current_id) else {
+            continue;
+        };
+        if !recent || event.kind != crate::core::events::EventKind::NewDeviceLogin.as_str() {
+            continue;
+        }
+        let open = db::sessions::find(conn, session_id)?.is_some_and(|s| s.ended_at.is_none());
+        if open {
+            notices.push(json!({
+                "device": labels.label(&event.user_agent),
+                "ip": event.ip,
+                "at": event.created_at,
+            }));
+        }
+    }
+    Ok(notices)
 }
 
 /// Sessions ended by reuse detection that this session is the first sign-in after: the user

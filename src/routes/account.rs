@@ -59,12 +59,12 @@ fn after_login(next: Option<&str>) -> Redirect {
 
 /// The sign-in desk: renders the pre-login forms and hands out session cookies.
 pub struct Desk<'r> {
-    page: Page,
-    jar: &'r CookieJar<'r>,
-    policy: &'r CookiePolicy,
+    pub(crate) page: Page,
+    pub(crate) jar: &'r CookieJar<'r>,
+    pub(crate) policy: &'r CookiePolicy,
     tokens: &'r TokenService,
     config: &'r Config,
-    clock: &'r SharedClock,
+    pub(crate) clock: &'r SharedClock,
     /// Whether the forms offer a passkey.
     passkeys_on: bool,
 }
@@ -97,7 +97,7 @@ impl<'r> FromRequest<'r> for Desk<'r> {
 
 impl Desk<'_> {
     /// The CSRF token for forms shown before login, bound to this browser's CSRF cookie.
-    fn browser_csrf(&self) -> String {
+    pub(crate) fn browser_csrf(&self) -> String {
         let cookie = csrf::browser_cookie(self.jar, self.policy);
         csrf::token(
             &self.tokens.keys().derived_secret,
@@ -122,12 +122,13 @@ impl Desk<'_> {
         })
     }
 
-    fn signup_form(&self, username: &str, errors: &SignupErrors) -> Template {
+    fn signup_form(&self, (username, email): (&str, &str), errors: &SignupErrors) -> Template {
         self.page.render(
             "signup",
             json!({
                 "csrf_token": self.browser_csrf(),
                 "username": username,
+                "email": email,
                 "errors": errors,
                 "min_password": MIN_PASSWORD_CHARS,
                 "max_password": MAX_PASSWORD_CHARS,
@@ -153,6 +154,11 @@ impl Desk<'_> {
         if self.policy.pending_token(self.jar).is_some() {
             self.policy.clear_pending(self.jar);
         }
+    }
+
+    /// Leaves a one-time message for the next page.
+    pub(crate) fn notice(&self, notice: Notice) {
+        self.policy.set_notice(self.jar, notice);
     }
 
     /// The half-done login is gone: clear its cookie and say so on the login form.
@@ -371,7 +377,7 @@ pub fn signup_page(viewer: Viewer, desk: Desk<'_>) -> Result<Either<Redirect, Te
         return Ok(Either::Left(Redirect::to(uri!("/profile"))));
     }
     Ok(Either::Right(
-        desk.signup_form("", &SignupErrors::default()),
+        desk.signup_form(("", ""), &SignupErrors::default()),
     ))
 }
 
@@ -380,6 +386,8 @@ pub struct SignupForm {
     username: String,
     password: String,
     password_confirm: String,
+    #[field(default = String::new())]
+    email: String,
 }
 
 impl CsrfForm for SignupForm {
@@ -402,6 +410,7 @@ pub async fn signup(
         username: &form.username,
         password: &form.password,
         password_confirm: &form.password_confirm,
+        email: &form.email,
     };
     match accounts.signup(now, account, client).await {
         Ok(signed_in) => {
@@ -410,7 +419,7 @@ pub async fn signup(
             Ok(Either::Left(Redirect::to(uri!("/profile"))))
         }
         Err(SignupError::Invalid(errors)) => {
-            let template = desk.signup_form(&form.username, &errors);
+            let template = desk.signup_form((&form.username, &form.email), &errors);
             Ok(Either::Right((Status::UnprocessableEntity, template)))
         }
         Err(SignupError::Throttled { retry_after }) => {
@@ -421,7 +430,7 @@ pub async fn signup(
                 )),
                 ..SignupErrors::default()
             };
-            let template = desk.signup_form(&form.username, &errors);
+            let template = desk.signup_form((&form.username, &form.email), &errors);
             Ok(Either::Right((Status::TooManyRequests, template)))
         }
         Err(SignupError::Hashing(e)) => Err(e.into()),

@@ -4,12 +4,14 @@ use rocket::form::FromForm;
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome};
 use rocket::response::Redirect;
-use rocket::{Either, Request, get, post};
+use rocket::{Either, Request, State, get, post};
 use rocket_dyn_templates::Template;
 use serde_json::{Value, json};
 
+use crate::auth::keys::ServerSecret;
 use crate::config::Config;
 use crate::core::admin::{self, Actor, AdminError};
+use crate::core::email::EmailPolicy;
 use crate::core::second_factors;
 use crate::core::sessions::Lifetimes;
 use crate::core::users::Role;
@@ -355,6 +357,22 @@ pub async fn reset_mfa(console: Console<'_>, id: &str, _form: Checked<ButtonForm
         .await
 }
 
+#[post("/admin/users/<id>/send-reset", data = "<_form>")]
+pub async fn send_reset(
+    console: Console<'_>,
+    id: &str,
+    _form: Checked<ButtonForm>,
+    secret: &State<ServerSecret>,
+    policy: &State<EmailPolicy>,
+) -> ActionResult {
+    let (secret, policy) = (secret.inner().clone(), *policy.inner());
+    console
+        .act(id, Notice::ResetSent, move |tx, now, id, actor| {
+            admin::send_reset(tx, &secret, policy, now, id, actor)
+        })
+        .await
+}
+
 /// Mounts this file's routes.
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("admin console", |rocket| async {
@@ -368,7 +386,8 @@ pub fn stage() -> rocket::fairing::AdHoc {
                 set_role,
                 disable,
                 enable,
-                reset_mfa
+                reset_mfa,
+                send_reset
             ],
         )
     })

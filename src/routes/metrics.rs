@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::db::{self, Db, DbError};
 use crate::http::error::AppError;
 use crate::http::observe::Metrics;
+use crate::mail::sender::Outbox;
 
 /// Prometheus text: this instance's request statistics and the security event totals (shared by
 /// all instances on the database). Only for `metrics_from` addresses; 404 for everyone else.
@@ -17,17 +18,19 @@ pub async fn metrics(
     req_ip: Option<std::net::IpAddr>,
     config: &State<Config>,
     metrics: &State<Metrics>,
+    outbox: &State<Outbox>,
     db: &State<Db>,
 ) -> Result<String, AppError> {
     let allowed = req_ip.is_some_and(|ip| config.metrics_from.iter().any(|net| net.contains(&ip)));
     if !allowed {
         return Err(AppError::NotFound);
     }
-    let (events, rotations) = db
+    let (events, rotations, pending_mail) = db
         .run(|conn| {
             let events = db::events::count_by_kind(conn)?;
             let rotations = db::refresh_tokens::count_rotations(conn)?;
-            Ok::<_, DbError>((events, rotations))
+            let pending_mail = db::outbox::pending(conn)?;
+            Ok::<_, DbError>((events, rotations, pending_mail))
         })
         .await?;
     let mut out = String::new();
@@ -49,6 +52,7 @@ pub async fn metrics(
     out.push_str("# HELP doorman_refresh_rotations Refresh-token rotations (all instances).\n");
     out.push_str("# TYPE doorman_refresh_rotations gauge\n");
     let _ = writeln!(out, "doorman_refresh_rotations {rotations}");
+    outbox.render_metrics(&mut out, pending_mail);
     metrics.render(&mut out);
     Ok(out)
 }

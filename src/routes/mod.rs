@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod api;
 pub mod catchers;
+pub mod email;
 pub mod health;
 pub mod jwks;
 pub mod metrics;

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod http;
 pub mod process;
+pub mod smtp;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
