@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::smtp;
 use common::*;
 use doorman::core::users::Role;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -560,6 +561,88 @@ fn a_person_signs_in_with_a_passkey_and_removes_it() {
         click(&client, "form[action$='/delete'] button").await;
         shows(&client, "The passkey is removed").await;
         assert!(!text(&client).await.contains("Work laptop"));
+        client.close().await.unwrap();
+    });
+}
+
+/// The link to `path` in the newest `.eml` doorman wrote to `data_dir/outbox` (bounded wait).
+fn mailed_link(data_dir: &Path, path: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mails: Vec<String> = std::fs::read_dir(data_dir.join("outbox"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let unfolded: Vec<String> = mails.iter().map(|m| smtp::unfold(m)).collect();
+        if let Some(mail) = unfolded.iter().find(|m| m.contains(path)) {
+            return smtp::link(mail, path);
+        }
+        assert!(Instant::now() < deadline, "no mail with a link to {path}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_person_resets_a_forgotten_password_by_mail() {
+    if !browsers_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clock = doorman::clock::ManualClock::starting_now();
+    let server = server_with_users(&dir, &clock);
+    {
+        use diesel::prelude::*;
+        use doorman::db::schema::users;
+        diesel::update(users::table.filter(users::username.eq("alice")))
+            .set((
+                users::email.eq("alice@example.test"),
+                users::email_key.eq("alice@example.test"),
+                users::email_verified_at.eq(clock.now_secs()),
+            ))
+            .execute(&mut *server.db.conn().unwrap())
+            .unwrap();
+    }
+    let driver = Driver::start();
+    let profiles = tempfile::tempdir().unwrap();
+    let base = server.base.clone();
+    let data_dir = dir.path().to_owned();
+
+    rocket::execute(async move {
+        let client = browser(&driver, &profiles.path().join("reset")).await;
+        client.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+        client.goto(&format!("{base}/login")).await.unwrap();
+        client
+            .find(Locator::LinkText("Forgot your password?"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        arrive(&client, "/password/forgot").await;
+        shoot_here(&client, "password-forgot").await;
+        fill_and_send(&client, "#login", "alice@example.test").await;
+        shows(&client, "a link to choose a new password is on its way").await;
+
+        let link = mailed_link(&data_dir, "/password/reset");
+        client.goto(&format!("{base}{link}")).await.unwrap();
+        shows(&client, "Choose a new password").await;
+        shoot_here(&client, "password-reset").await;
+        fill_and_send(&client, "#new_password", "a brand new password").await;
+        arrive(&client, "/login").await;
+        shows(&client, "Your password is set").await;
+        client
+            .find(Locator::Css("#username"))
+            .await
+            .unwrap()
+            .send_keys("alice")
+            .await
+            .unwrap();
+        fill_and_send(&client, "#password", "a brand new password").await;
+        arrive(&client, "/profile").await;
         client.close().await.unwrap();
     });
 }

@@ -141,6 +141,25 @@ fn a_reset_link_sets_a_new_password_and_ends_every_session() {
     verified(&app, &server, "alice", "alice@example.test");
     let mut signed_in = app.browser();
     signed_in.login("alice", PASSWORD, true);
+    // A second factor (a passkey) the reset must leave in force.
+    {
+        use diesel::prelude::*;
+        use doorman::db::schema::passkeys;
+        let alice = doorman::db::users::find_by_name(&mut app.conn(), "alice")
+            .unwrap()
+            .unwrap()
+            .id;
+        diesel::insert_into(passkeys::table)
+            .values((
+                passkeys::user_id.eq(alice),
+                passkeys::credential_id.eq(vec![7u8]),
+                passkeys::name.eq("Phone"),
+                passkeys::credential.eq("{}"),
+                passkeys::created_at.eq(app.clock.now_secs()),
+            ))
+            .execute(&mut *app.conn())
+            .unwrap();
+    }
 
     let mut forgetful = app.browser();
     let form = forgetful.get("/password/forgot");
@@ -187,7 +206,8 @@ fn a_reset_link_sets_a_new_password_and_ends_every_session() {
             .login("alice", "a brand new password", false)
             .location
             .as_deref(),
-        Some("/profile")
+        Some("/login/verify"),
+        "the second factor stays"
     );
 }
 

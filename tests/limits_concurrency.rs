@@ -487,3 +487,45 @@ fn a_reset_link_works_once_under_simultaneous_requests() {
     assert_eq!(count(&statuses, 400), 7, "{statuses:?}");
     assert_eq!(cluster.events("password_reset"), 1);
 }
+
+#[test]
+fn simultaneous_reset_requests_mail_at_most_the_limit() {
+    let cluster = Cluster::start(json!({}));
+    let alice = cluster.create_user("alice", Role::User);
+    let db = cluster.servers[0].db.clone();
+    let now = cluster.clock.now_secs();
+    common::write(&db, move |tx| {
+        use diesel::prelude::*;
+        diesel::update(doorman::db::schema::users::table.find(alice))
+            .set((
+                doorman::db::schema::users::email.eq("alice@example.test"),
+                doorman::db::schema::users::email_key.eq("alice@example.test"),
+                doorman::db::schema::users::email_verified_at.eq(now),
+            ))
+            .execute(&mut **tx)
+            .map(drop)
+    });
+    let agent = http::agent();
+    let mut form = agent
+        .get(format!("{}/password/forgot", cluster.base(0)))
+        .call()
+        .unwrap();
+    let cookie = http::set_cookie(&form, CSRF).unwrap();
+    let csrf = hidden_value(&form.body_mut().read_to_string().unwrap(), "csrf_token").unwrap();
+    let statuses = at_once(12, |i| {
+        let (agent, base, cookie, csrf) =
+            (agent.clone(), cluster.base(i), cookie.clone(), csrf.clone());
+        Box::new(move || {
+            agent
+                .post(format!("{base}/password/forgot"))
+                .header("Cookie", format!("{CSRF}={cookie}"))
+                .send_form([("csrf_token", csrf.as_str()), ("login", "alice")])
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    assert_eq!(count(&statuses, 200), 5, "{statuses:?}");
+    assert_eq!(count(&statuses, 429), 7, "{statuses:?}");
+    assert_eq!(cluster.events("password_reset_requested"), 5);
+}
