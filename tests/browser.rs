@@ -246,6 +246,38 @@ fn browsers_installed() -> bool {
     false
 }
 
+/// What a browser test runs in: doorman on 127.0.0.1 with `alice` and `root`, chromedriver,
+/// and a folder for the browsers' profiles.
+struct Scene {
+    dir: tempfile::TempDir,
+    clock: doorman::clock::ManualClock,
+    server: http::Server,
+    driver: Driver,
+    profiles: tempfile::TempDir,
+    base: String,
+}
+
+impl Scene {
+    /// `None` (after saying so) where Chromium is not installed.
+    fn start() -> Option<Scene> {
+        if !browsers_installed() {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let clock = doorman::clock::ManualClock::starting_now();
+        let server = server_with_users(&dir, &clock);
+        let base = server.base.clone();
+        Some(Scene {
+            dir,
+            clock,
+            server,
+            driver: Driver::start(),
+            profiles: tempfile::tempdir().unwrap(),
+            base,
+        })
+    }
+}
+
 /// doorman on 127.0.0.1 with the users `alice` and `root` (an admin).
 fn server_with_users(dir: &tempfile::TempDir, clock: &doorman::clock::ManualClock) -> http::Server {
     let server = http::Server::start(app(dir, json!({}), clock));
@@ -260,15 +292,17 @@ fn server_with_users(dir: &tempfile::TempDir, clock: &doorman::clock::ManualCloc
 
 #[test]
 fn a_person_signs_in_stays_in_and_revokes_another_browser() {
-    if !browsers_installed() {
+    let Some(Scene {
+        dir: _dir,
+        clock,
+        server: _server,
+        driver,
+        profiles,
+        base,
+    }) = Scene::start()
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let clock = doorman::clock::ManualClock::starting_now();
-    let server = server_with_users(&dir, &clock);
-    let driver = Driver::start();
-    let profiles = tempfile::tempdir().unwrap();
-    let base = server.base.clone();
+    };
 
     rocket::execute(async move {
         let first = browser(&driver, &profiles.path().join("first")).await;
@@ -357,15 +391,17 @@ fn totp_code(key: &str, at: i64) -> String {
 
 #[test]
 fn a_person_turns_on_an_authenticator_app_and_signs_in_with_it() {
-    if !browsers_installed() {
+    let Some(Scene {
+        dir: _dir,
+        clock,
+        server: _server,
+        driver,
+        profiles,
+        base,
+    }) = Scene::start()
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let clock = doorman::clock::ManualClock::starting_now();
-    let server = server_with_users(&dir, &clock);
-    let driver = Driver::start();
-    let profiles = tempfile::tempdir().unwrap();
-    let base = server.base.clone();
+    };
 
     rocket::execute(async move {
         let client = browser(&driver, &profiles.path().join("totp")).await;
@@ -588,12 +624,17 @@ fn mailed_link(data_dir: &Path, path: &str) -> String {
 
 #[test]
 fn a_person_resets_a_forgotten_password_by_mail() {
-    if !browsers_installed() {
+    let Some(Scene {
+        dir,
+        clock,
+        server,
+        driver,
+        profiles,
+        base,
+    }) = Scene::start()
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let clock = doorman::clock::ManualClock::starting_now();
-    let server = server_with_users(&dir, &clock);
+    };
     {
         use diesel::prelude::*;
         use doorman::db::schema::users;
@@ -606,9 +647,6 @@ fn a_person_resets_a_forgotten_password_by_mail() {
             .execute(&mut *server.db.conn().unwrap())
             .unwrap();
     }
-    let driver = Driver::start();
-    let profiles = tempfile::tempdir().unwrap();
-    let base = server.base.clone();
     let data_dir = dir.path().to_owned();
 
     rocket::execute(async move {

@@ -29,6 +29,21 @@ fn csrf_post(browser: &mut Browser<'_>, path: &str, extra: &[(&str, &str)]) -> P
     browser.post(path, &fields)
 }
 
+/// Signs up through the form with an address.
+fn signup(browser: &mut Browser<'_>, name: &str, email: &str) -> Page {
+    let form = browser.get("/signup");
+    browser.post(
+        "/signup",
+        &[
+            ("csrf_token", &form.csrf_token()),
+            ("username", name),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+            ("email", email),
+        ],
+    )
+}
+
 /// Follows a mailed link as its reader would: opens the page, presses its button.
 fn follow(browser: &mut Browser<'_>, link: &str, extra: &[(&str, &str)]) -> Page {
     let page = browser.get(link);
@@ -64,17 +79,7 @@ fn a_new_address_is_verified_by_its_mailed_link() {
     let server = SmtpServer::start(maildir.path());
     let app = mail_app(&server);
     let mut browser = app.browser();
-    let form = browser.get("/signup");
-    let page = browser.post(
-        "/signup",
-        &[
-            ("csrf_token", &form.csrf_token()),
-            ("username", "alice"),
-            ("password", PASSWORD),
-            ("password_confirm", PASSWORD),
-            ("email", "Alice@Example.test"),
-        ],
-    );
+    let page = signup(&mut browser, "alice", "Alice@Example.test");
     assert_eq!(page.status, Status::SeeOther, "{}", page.body);
     let mail = server.wait_for(WAIT, |m| m.contains("Confirm your email address"));
     assert!(mail.contains("To: Alice@Example.test"), "{mail}");
@@ -96,17 +101,7 @@ fn a_new_address_is_verified_by_its_mailed_link() {
 
     // The same address, in other letters' case, is another account's.
     let mut other = app.browser();
-    let form = other.get("/signup");
-    let page = other.post(
-        "/signup",
-        &[
-            ("csrf_token", &form.csrf_token()),
-            ("username", "bob"),
-            ("password", PASSWORD),
-            ("password_confirm", PASSWORD),
-            ("email", "alice@example.TEST"),
-        ],
-    );
+    let page = signup(&mut other, "bob", "alice@example.TEST");
     assert_eq!(page.status, Status::UnprocessableEntity);
     assert!(page.body.contains("belongs to another account"));
     let mut bob = app.browser();
@@ -344,17 +339,7 @@ fn forgot_answers_the_same_for_every_login() {
 fn without_smtp_url_mail_is_written_as_eml_files() {
     let app = TestApp::new();
     let mut browser = app.browser();
-    let form = browser.get("/signup");
-    browser.post(
-        "/signup",
-        &[
-            ("csrf_token", &form.csrf_token()),
-            ("username", "alice"),
-            ("password", PASSWORD),
-            ("password_confirm", PASSWORD),
-            ("email", "alice@example.test"),
-        ],
-    );
+    signup(&mut browser, "alice", "alice@example.test");
     let outbox = app.dir.path().join("outbox");
     let deadline = Instant::now() + WAIT;
     let eml = loop {

@@ -267,16 +267,28 @@ fn send_verification(
     queue(tx, address, Letter::VerifyAddress, &context)
 }
 
-/// Whether a verification token is good (for the confirmation page).
-pub fn verification_waiting(
+/// The links whose pages only need to know that the link is good.
+#[derive(Debug, Clone, Copy)]
+pub enum LinkKind {
+    VerifyAddress,
+    ResetPassword,
+}
+
+/// Whether a link's token is good, unused and unexpired (for the page the link opens).
+pub fn link_waiting(
     conn: &mut db::Conn,
+    kind: LinkKind,
     token: &str,
     now: i64,
 ) -> Result<bool, DieselError> {
+    let purpose = match kind {
+        LinkKind::VerifyAddress => VERIFY,
+        LinkKind::ResetPassword => RESET,
+    };
     let Some(hash) = presented(token) else {
         return Ok(false);
     };
-    Ok(db::email::find_token(conn, &hash, VERIFY, now)?.is_some())
+    Ok(db::email::find_token(conn, &hash, purpose, now)?.is_some())
 }
 
 /// Verifies an address with its link: true once, while the account still has that address.
@@ -385,14 +397,6 @@ pub fn send_reset(
         client,
         detail,
     )
-}
-
-/// Whether a reset token is good (for the new-password form).
-pub fn reset_waiting(conn: &mut db::Conn, token: &str, now: i64) -> Result<bool, DieselError> {
-    let Some(hash) = presented(token) else {
-        return Ok(false);
-    };
-    Ok(db::email::find_token(conn, &hash, RESET, now)?.is_some())
 }
 
 /// Sets a new password with a reset link (once): every session of the account ends; a second

@@ -11,7 +11,7 @@ use rocket_dyn_templates::Template;
 use serde_json::json;
 
 use crate::auth::keys::ServerSecret;
-use crate::core::email::{self, AddressChange, AddressError, EmailPolicy};
+use crate::core::email::{self, AddressChange, AddressError, EmailPolicy, LinkKind};
 use crate::core::passwords::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordHasher};
 use crate::core::throttle::ThrottlePolicy;
 use crate::db::{self, Db, DbError};
@@ -54,6 +54,14 @@ impl<'r> FromRequest<'r> for Mailroom<'r> {
             _ => Outcome::Error((Status::InternalServerError, ())),
         }
     }
+}
+
+/// Whether a mailed link is still good.
+async fn waiting(db: &Db, kind: LinkKind, token: &str, now: i64) -> Result<bool, AppError> {
+    let presented = token.to_owned();
+    Ok(db
+        .run(move |conn| email::link_waiting(conn, kind, &presented, now).map_err(DbError::from))
+        .await?)
 }
 
 /// The page a link that is expired, used or made up opens.
@@ -132,11 +140,7 @@ pub async fn verify_page(
     db: &State<Db>,
     desk: Desk<'_>,
 ) -> Result<(Status, Template), AppError> {
-    let (now, presented) = (desk.clock.now(), token.to_owned());
-    let waiting = db
-        .run(move |conn| email::verification_waiting(conn, &presented, now).map_err(DbError::from))
-        .await?;
-    if !waiting {
+    if !waiting(db, LinkKind::VerifyAddress, token, desk.clock.now()).await? {
         return Ok(dead_link(&desk));
     }
     let page = desk.page.render(
@@ -247,11 +251,7 @@ pub async fn reset_page(
     db: &State<Db>,
     desk: Desk<'_>,
 ) -> Result<(Status, Template), AppError> {
-    let (now, presented) = (desk.clock.now(), token.to_owned());
-    let waiting = db
-        .run(move |conn| email::reset_waiting(conn, &presented, now).map_err(DbError::from))
-        .await?;
-    if !waiting {
+    if !waiting(db, LinkKind::ResetPassword, token, desk.clock.now()).await? {
         return Ok(dead_link(&desk));
     }
     Ok((Status::Ok, reset_form(&desk, token, None)))
@@ -284,11 +284,7 @@ pub async fn reset(
         let page = reset_form(&desk, &token, Some(&format!("New password: {why}")));
         return Ok(Either::Right((Status::UnprocessableEntity, page)));
     }
-    let presented = token.clone();
-    let waiting = db
-        .run(move |conn| email::reset_waiting(conn, &presented, now).map_err(DbError::from))
-        .await?;
-    if !waiting {
+    if !waiting(db, LinkKind::ResetPassword, &token, now).await? {
         return Ok(Either::Right(dead_link(&desk)));
     }
     let hash = hasher.hash(new_password).await?;
