@@ -207,14 +207,13 @@ pub enum Notice {
     PasskeyRemoved,
     AddressSaved,
     AddressRemoved,
-    AddressVerified,
     PasswordReset,
     SessionReported,
     ResetSent,
 }
 
 impl Notice {
-    const ALL: [Notice; 22] = [
+    const ALL: [Notice; 21] = [
         Notice::SignedOut,
         Notice::Welcome,
         Notice::SessionEnded,
@@ -233,7 +232,6 @@ impl Notice {
         Notice::PasskeyRemoved,
         Notice::AddressSaved,
         Notice::AddressRemoved,
-        Notice::AddressVerified,
         Notice::PasswordReset,
         Notice::SessionReported,
         Notice::ResetSent,
@@ -259,7 +257,6 @@ impl Notice {
             Notice::PasskeyRemoved => "passkey_removed",
             Notice::AddressSaved => "address_saved",
             Notice::AddressRemoved => "address_removed",
-            Notice::AddressVerified => "address_verified",
             Notice::PasswordReset => "password_reset",
             Notice::SessionReported => "session_reported",
             Notice::ResetSent => "reset_sent",
@@ -303,7 +300,6 @@ impl Notice {
                 "Saved. Open the link we mailed to the new address to confirm it."
             }
             Notice::AddressRemoved => "The email address is removed.",
-            Notice::AddressVerified => "Your email address is confirmed.",
             Notice::PasswordReset => {
                 "Your password is set and every device is signed out. Sign in with the new password."
             }

@@ -134,53 +134,42 @@ pub async fn set_address(
     Ok(Either::Right((Status::UnprocessableEntity, page)))
 }
 
+/// The verification link: following it confirms the address (the one link that acts on a
+/// GET: it proves only that its reader gets the address's mail, which is the point).
 #[get("/email/verify?<token>")]
-pub async fn verify_page(
+pub async fn verify(
     token: &str,
+    client: ClientInfo,
+    viewer: Viewer,
     db: &State<Db>,
     desk: Desk<'_>,
 ) -> Result<(Status, Template), AppError> {
-    if !waiting(db, LinkKind::VerifyAddress, token, desk.clock.now()).await? {
+    let (now, presented) = (desk.clock.now(), token.to_owned());
+    let verified = db
+        .write(move |tx| email::verify(tx, &presented, &client, now).map_err(DbError::from))
+        .await?;
+    if !verified {
         return Ok(dead_link(&desk));
     }
-    let page = desk.page.render(
-        "email_verify",
-        json!({ "csrf_token": desk.browser_csrf(), "token": token }),
-    );
+    let page = desk
+        .page
+        .render("email_verified", json!({ "signed_in": viewer.0.is_some() }));
     Ok((Status::Ok, page))
 }
 
 #[derive(FromForm)]
 pub struct TokenForm {
-    token: String,
+    /// The link's token, when the form carries it rather than the query.
+    token: Option<String>,
 }
 
 impl CsrfForm for TokenForm {
     const BEFORE_LOGIN: bool = true;
 }
 
-#[post("/email/verify", data = "<form>")]
-pub async fn verify(
-    form: Checked<TokenForm>,
-    client: ClientInfo,
-    viewer: Viewer,
-    db: &State<Db>,
-    desk: Desk<'_>,
-) -> Answer {
-    let (now, token) = (desk.clock.now(), form.0.token);
-    let verified = db
-        .write(move |tx| email::verify(tx, &token, &client, now).map_err(DbError::from))
-        .await?;
-    if !verified {
-        return Ok(Either::Right(dead_link(&desk)));
-    }
-    desk.notice(Notice::AddressVerified);
-    let next = if viewer.0.is_some() {
-        "/security"
-    } else {
-        "/login"
-    };
-    Ok(Either::Left(Redirect::to(next)))
+/// The token of a link's form: the query's (the link itself) or the form's field.
+fn link_token(query: Option<&str>, field: Option<String>) -> String {
+    query.map(str::to_owned).or(field).unwrap_or_default()
 }
 
 #[get("/password/forgot")]
@@ -259,7 +248,7 @@ pub async fn reset_page(
 
 #[derive(FromForm)]
 pub struct ResetForm {
-    token: String,
+    token: Option<String>,
     new_password: String,
 }
 
@@ -267,8 +256,9 @@ impl CsrfForm for ResetForm {
     const BEFORE_LOGIN: bool = true;
 }
 
-#[post("/password/reset", data = "<form>")]
+#[post("/password/reset?<token>", data = "<form>")]
 pub async fn reset(
+    token: Option<&str>,
     form: Checked<ResetForm>,
     client: ClientInfo,
     db: &State<Db>,
@@ -276,9 +266,10 @@ pub async fn reset(
     desk: Desk<'_>,
 ) -> Answer {
     let ResetForm {
-        token,
+        token: field,
         new_password,
     } = form.0;
+    let token = link_token(token, field);
     let now = desk.clock.now();
     if let Err(why) = passwords::check_new_password(&new_password) {
         let page = reset_form(&desk, &token, Some(&format!("New password: {why}")));
@@ -324,15 +315,17 @@ pub async fn report_page(
     Ok((Status::Ok, page))
 }
 
-#[post("/sessions/<sid>/report", data = "<form>")]
+#[post("/sessions/<sid>/report?<token>", data = "<form>")]
 pub async fn report(
     sid: &str,
+    token: Option<&str>,
     form: Checked<TokenForm>,
     client: ClientInfo,
     db: &State<Db>,
     desk: Desk<'_>,
 ) -> Answer {
-    let (now, reported, token) = (desk.clock.now(), sid.to_owned(), form.0.token);
+    let (now, reported) = (desk.clock.now(), sid.to_owned());
+    let token = link_token(token, form.0.token);
     let ended = db
         .write(move |tx| email::report(tx, &reported, &token, &client, now).map_err(DbError::from))
         .await?;
@@ -350,7 +343,6 @@ pub fn stage() -> rocket::fairing::AdHoc {
             "/",
             rocket::routes![
                 set_address,
-                verify_page,
                 verify,
                 forgot_page,
                 forgot,
