@@ -80,12 +80,16 @@ proptest! {
     fn form_and_json_bodies(body in bytes(), json_text in text()) {
         let app = app();
         let before = state(&app);
-        for path in ["/login", "/signup", "/logout", "/password", "/sessions/revoke-others", "/admin/users/2/role"] {
+        for path in [
+            "/login", "/signup", "/logout", "/password", "/sessions/revoke-others", "/admin/users/2/role",
+            "/login/verify", "/sudo", "/password/forgot", "/password/reset", "/security/email",
+            "/security/totp/confirm", "/security/passkeys/1/delete",
+        ] {
             let response = app.client.post(path).header(ContentType::Form).body(&body).dispatch();
             assert_sane(response.status(), path);
         }
-        for path in ["/api/auth/login", "/api/auth/refresh", "/api/auth/logout"] {
-            for payload in [body.clone(), json_text.clone().into_bytes(), json!({ "username": json_text, "password": json_text, "refresh_token": json_text }).to_string().into_bytes()] {
+        for path in ["/api/auth/login", "/api/auth/refresh", "/api/auth/logout", "/api/auth/mfa"] {
+            for payload in [body.clone(), json_text.clone().into_bytes(), json!({ "username": json_text, "password": json_text, "refresh_token": json_text, "mfa_token": json_text, "code": json_text }).to_string().into_bytes()] {
                 let response = app.client.post(path).header(ContentType::JSON).body(payload).dispatch();
                 let status = response.status();
                 assert_sane(status, path);
@@ -108,6 +112,10 @@ proptest! {
             format!("/login?next={encoded}"),
             format!("/{encoded}"),
             format!("/admin?users={encoded}&events={encoded}"),
+            format!("/email/verify?token={encoded}"),
+            format!("/password/reset?token={encoded}"),
+            format!("/sessions/{encoded}/report?token={encoded}"),
+            format!("/sudo?next={encoded}"),
         ] {
             let response = app.client.get(path.clone()).dispatch();
             assert_sane(response.status(), &path);
