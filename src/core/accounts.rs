@@ -527,7 +527,8 @@ impl Accounts<'_> {
 }
 
 /// After a session started: the device token to keep, and — when the browser or app brought
-/// none of this account — the new-device notice.
+/// none of this account — the new-device notice. (Three sign-in transactions call it, each with
+/// all of these at hand.)
 #[allow(clippy::too_many_arguments)]
 pub(super) fn signed_in_from(
     tx: &mut Tx<'_>,

@@ -359,7 +359,7 @@ pub fn request_reset(
 }
 
 /// Mails `user` a reset link if their address is verified (and they are not disabled);
-/// `detail` says who asked when it was not the user. Returns whether a mail was queued.
+/// `detail` says who asked when it was not the user.
 pub fn send_reset(
     tx: &mut Tx<'_>,
     secret: &ServerSecret,
