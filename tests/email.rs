@@ -425,6 +425,11 @@ fn admins_see_addresses_and_send_reset_links() {
         "{}",
         page.body
     );
+    let list = admin.get("/admin").body;
+    assert!(
+        list.contains("alice@example.test") && !list.contains("not confirmed"),
+        "{list}"
+    );
     let page = csrf_post(&mut admin, &format!("/admin/users/{alice}/send-reset"), &[]);
     assert_eq!(page.location, Some(format!("/admin/users/{alice}")));
     let mail = wait_outbox(&app, |m| m.contains("Reset your password"));

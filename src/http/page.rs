@@ -214,6 +214,8 @@ pub fn user_summary(summary: &crate::core::admin::UserSummary) -> Value {
         "last_login_at": u.last_login_at,
         "active_sessions": summary.active_sessions,
         "disabled": u.disabled,
+        "email": u.email,
+        "email_verified": u.email_verified_at.is_some(),
     })
 }
 
