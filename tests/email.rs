@@ -70,6 +70,20 @@ fn verified(app: &TestApp, server: &SmtpServer, name: &str, address: &str) {
     assert_eq!(page.status, Status::Ok);
 }
 
+/// doorman sending to a real SMTP server, and `alice` with a confirmed address; `None` (after
+/// saying so) without aiosmtpd.
+fn with_alice() -> Option<(tempfile::TempDir, SmtpServer, TestApp)> {
+    if !smtp::available() {
+        return None;
+    }
+    let maildir = tempfile::tempdir().unwrap();
+    let server = SmtpServer::start(maildir.path());
+    let app = mail_app(&server);
+    app.create_user("alice", Role::User);
+    verified(&app, &server, "alice", "alice@example.test");
+    Some((maildir, server, app))
+}
+
 #[test]
 fn a_new_address_is_verified_by_its_mailed_link() {
     if !smtp::available() {
@@ -127,14 +141,9 @@ fn a_new_address_is_verified_by_its_mailed_link() {
 
 #[test]
 fn a_reset_link_sets_a_new_password_and_ends_every_session() {
-    if !smtp::available() {
+    let Some((_maildir, server, app)) = with_alice() else {
         return;
-    }
-    let maildir = tempfile::tempdir().unwrap();
-    let server = SmtpServer::start(maildir.path());
-    let app = mail_app(&server);
-    app.create_user("alice", Role::User);
-    verified(&app, &server, "alice", "alice@example.test");
+    };
     let mut signed_in = app.browser();
     signed_in.login("alice", PASSWORD, true);
     // A second factor (a passkey) the reset must leave in force.
@@ -213,14 +222,9 @@ fn a_reset_link_sets_a_new_password_and_ends_every_session() {
 
 #[test]
 fn a_new_device_is_told_of_and_the_link_ends_exactly_that_session() {
-    if !smtp::available() {
+    let Some((_maildir, server, app)) = with_alice() else {
         return;
-    }
-    let maildir = tempfile::tempdir().unwrap();
-    let server = SmtpServer::start(maildir.path());
-    let app = mail_app(&server);
-    app.create_user("alice", Role::User);
-    verified(&app, &server, "alice", "alice@example.test");
+    };
     let mut laptop = app.browser();
     laptop.login("alice", PASSWORD, false);
     let mut thief = app.browser();
@@ -278,14 +282,9 @@ fn a_new_device_is_told_of_and_the_link_ends_exactly_that_session() {
 
 #[test]
 fn a_login_succeeds_while_the_mail_server_is_down_and_the_mail_follows() {
-    if !smtp::available() {
+    let Some((_maildir, mut server, app)) = with_alice() else {
         return;
-    }
-    let maildir = tempfile::tempdir().unwrap();
-    let mut server = SmtpServer::start(maildir.path());
-    let app = mail_app(&server);
-    app.create_user("alice", Role::User);
-    verified(&app, &server, "alice", "alice@example.test");
+    };
     server.stop();
     let mut phone = app.browser();
     phone.user_agent = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X)".into();
