@@ -137,15 +137,28 @@ pub fn sender() -> AdHoc {
 fn drain(db: &Db, letters: &Letters, transport: &Transport, stats: &Stats) {
     loop {
         let now = SystemClock.now();
-        let claimed = db.write_blocking(move |tx| -> Result<_, DbError> {
-            let Some(mail) = db::outbox::next_due(tx, now)? else {
-                return Ok(None);
-            };
-            Ok(db::outbox::claim(tx, &mail, now + LEASE)?.then_some(mail))
+        // A read first: the poll finds nothing most of the time, and needs no write for that.
+        let due = db
+            .conn()
+            .and_then(|mut conn| db::outbox::next_due(&mut conn, now).map_err(DbError::from));
+        let due = match due {
+            Ok(Some(mail)) => mail,
+            Ok(None) => return,
+            Err(e) => {
+                rocket::warn!("mail sender: {e}");
+                return;
+            }
+        };
+        // The claim holds only if nobody claimed the mail since it was read.
+        let claimed = db.write_blocking(move |tx| {
+            db::outbox::claim(tx, &due, now + LEASE)
+                .map(|claimed| claimed.then_some(due))
+                .map_err(DbError::from)
         });
         let mail = match claimed {
             Ok(Some(mail)) => mail,
-            Ok(None) => return,
+            // Another instance took it: look again.
+            Ok(None) => continue,
             Err(e) => {
                 rocket::warn!("mail sender: {e}");
                 return;
