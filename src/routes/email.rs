@@ -91,9 +91,8 @@ pub async fn set_address(
     form: Checked<AddressForm>,
     client: ClientInfo,
     mailroom: Mailroom<'_>,
-    desk: Desk<'_>,
     fx: Effects<'_>,
-) -> Answer {
+) -> Result<Redirect, AppError> {
     let user = sudo.or_ask("/security")?;
     let (user_id, sid, now, text) = (user.user_id(), user.sid().to_owned(), fx.now, form.0.email);
     let (secret, policy) = (mailroom.secret.clone(), mailroom.policy);
@@ -115,23 +114,20 @@ pub async fn set_address(
             )?)
         })
         .await?;
-    let message = match outcome {
+    match outcome {
         Ok(()) => {
             fx.notice(if removed {
                 Notice::AddressRemoved
             } else {
                 Notice::AddressSaved
             });
-            return Ok(Either::Left(Redirect::to(uri!("/security"))));
+            Ok(Redirect::to(uri!("/security")))
         }
-        Err(AddressError::Invalid(why)) => why,
-        Err(AddressError::Taken) => "This address belongs to another account.",
-    };
-    let page = desk.page.render(
-        "error",
-        json!({ "status": 422, "reason": "Address not saved", "message": message }),
-    );
-    Ok(Either::Right((Status::UnprocessableEntity, page)))
+        Err(AddressError::Invalid(why)) => Err(AppError::Invalid(why)),
+        Err(AddressError::Taken) => Err(AppError::Invalid(
+            "This address belongs to another account.",
+        )),
+    }
 }
 
 /// The verification link: following it confirms the address (the one link that acts on a
