@@ -349,6 +349,13 @@ fn a_code_and_a_half_done_login_are_good_once_under_simultaneous_requests() {
     let statuses = second_steps_at_once(&cluster, steps);
     assert_eq!(count(&statuses, 200), 1, "{statuses:?}");
     assert_eq!(cluster.events("login_succeeded"), sessions_before + 1);
+    // Only the winner's code is spent: the losers' stay good.
+    let left = doorman::db::second_factors::recovery_codes_left(
+        &mut cluster.servers[0].db.conn().unwrap(),
+        alice,
+    )
+    .unwrap();
+    assert_eq!(left, 8, "10, less the first race's code and this one's");
 }
 
 #[test]

@@ -89,6 +89,12 @@ impl From<DbError> for SecondStepError {
     }
 }
 
+impl From<DieselError> for SecondStepError {
+    fn from(e: DieselError) -> Self {
+        SecondStepError::Db(DbError::from(e))
+    }
+}
+
 impl Accounts<'_> {
     /// The second step of a login: a code of the authenticator app or a recovery code for the
     /// pending login `token`. One transaction counts the attempt (a wrong code is a failed
@@ -112,7 +118,8 @@ impl Accounts<'_> {
         );
         let (hash, code) = (token_hash(token), code.to_owned());
         self.db
-            .write(move |tx| -> Result<_, DbError> {
+            // An inner `Err` commits (a wrong code stays counted); an outer one rolls back.
+            .write(move |tx| -> Result<_, SecondStepError> {
                 let Some(pending) = db::pending_logins::find_live(tx, &hash, now)? else {
                     return Ok(Err(SecondStepError::Expired));
                 };
@@ -139,7 +146,9 @@ impl Accounts<'_> {
                     return Ok(Err(SecondStepError::WrongCode { ended }));
                 };
                 if !db::pending_logins::take(tx, pending.id)? {
-                    return Ok(Err(SecondStepError::Expired));
+                    // Another request finished this login first: undo it all, so the code
+                    // spent here stays good.
+                    return Err(SecondStepError::Expired);
                 }
                 ThrottlePolicy::forgive(tx, &reservation)?;
                 let started = session::start(
