@@ -175,7 +175,7 @@ fn an_unknown_database_scheme_stops_the_start_and_creates_nothing() {
 
 #[test]
 fn second_factors_are_reset_from_the_command_line() {
-    use doorman::core::second_factors::{self, Actor, Confirmed};
+    use doorman::core::second_factors::{self, Confirmed, Owner};
     let cli = Cli::new();
     cli.ok(&["user", "add", "alice"], "correct horse battery\n");
     let db = doorman::db::Db::open(&cli.database_url).unwrap();
@@ -194,7 +194,7 @@ fn second_factors_are_reset_from_the_command_line() {
             ip: "local".into(),
             user_agent: "test".into(),
         };
-        let actor = Actor {
+        let actor = Owner {
             user_id: user.id,
             sid: String::new(),
             client,

@@ -262,7 +262,7 @@ fn with_authenticator(cluster: &Cluster, user_id: i64) -> (String, Vec<String>) 
             ip: "127.0.0.1".into(),
             user_agent: "test".into(),
         };
-        let actor = second_factors::Actor {
+        let actor = second_factors::Owner {
             user_id,
             sid: String::new(),
             client,

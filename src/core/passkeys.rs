@@ -19,7 +19,7 @@ use super::accounts::{Accounts, SignedInSession, signed_in_from};
 use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
 use crate::core::known_device::KnownDevice;
-use crate::core::second_factors::Actor;
+use crate::core::second_factors::Owner;
 use crate::core::sessions::{self as session, SignInMethod, token_hash};
 use crate::crypto;
 use crate::db::{self, DbError, Tx, sessions::SessionRow, users::UserRow};
@@ -116,18 +116,19 @@ pub fn list(conn: &mut db::Conn, user_id: i64) -> Result<Vec<PasskeySummary>, Di
         .collect())
 }
 
-/// Removes one of the actor's passkeys; returns whether it was theirs.
-pub fn delete(tx: &mut Tx<'_>, actor: &Actor, id: i64, now: i64) -> Result<bool, DieselError> {
-    let deleted = db::passkeys::delete(tx, actor.user_id, id)?;
+/// Removes one of the owner's passkeys; returns whether it was theirs.
+pub fn delete(tx: &mut Tx<'_>, owner: &Owner, id: i64, now: i64) -> Result<bool, DieselError> {
+    let deleted = db::passkeys::delete(tx, owner.user_id, id)?;
     if deleted {
-        actor.record(tx, now, EventKind::PasskeyRemoved)?;
+        owner.record(tx, now, EventKind::PasskeyRemoved)?;
     }
     Ok(deleted)
 }
 
-/// A ceremony just started: the options for the browser, and the token to send back.
-#[derive(Debug)]
-pub struct Started {
+/// A ceremony just started, as the browser gets it: the options for the authenticator, and
+/// the token to send back with its answer.
+#[derive(Debug, serde::Serialize)]
+pub struct Challenge {
     pub options: Value,
     pub ceremony: String,
 }
@@ -194,7 +195,7 @@ impl Passkeys {
         tx: &mut Tx<'_>,
         user: &UserRow,
         now: i64,
-    ) -> Result<Started, PasskeyError> {
+    ) -> Result<Challenge, PasskeyError> {
         let webauthn = self.webauthn()?;
         let handle = handle_of(tx, user.id)?;
         let existing = db::passkeys::of_user(tx, user.id)?
@@ -220,14 +221,14 @@ impl Passkeys {
             selection.insert("requireResidentKey".into(), true.into());
         }
         let ceremony = store::<PasskeyRegistration>(tx, REGISTER, Some(user.id), &state, now)?;
-        Ok(Started { options, ceremony })
+        Ok(Challenge { options, ceremony })
     }
 
     /// Finishes a registration the same account started, under `name`.
     pub fn register_finish(
         &self,
         tx: &mut Tx<'_>,
-        actor: &Actor,
+        owner: &Owner,
         ceremony: &str,
         name: &str,
         credential: &RegisterPublicKeyCredential,
@@ -242,7 +243,7 @@ impl Passkeys {
         }
         let webauthn = self.webauthn()?;
         let (user_id, state) = take::<PasskeyRegistration>(tx, ceremony, REGISTER, now)?;
-        if user_id != Some(actor.user_id) {
+        if user_id != Some(owner.user_id) {
             return Err(PasskeyError::Expired);
         }
         let passkey = webauthn
@@ -253,7 +254,7 @@ impl Passkeys {
             db::passkeys::insert(
                 tx,
                 &db::passkeys::NewPasskey {
-                    user_id: actor.user_id,
+                    user_id: owner.user_id,
                     credential_id: passkey.cred_id().as_ref(),
                     name,
                     credential: &json,
@@ -268,12 +269,12 @@ impl Passkeys {
             }
             Err(e) => return Err(e.into()),
         }
-        actor.record(tx, now, EventKind::PasskeyAdded)?;
+        owner.record(tx, now, EventKind::PasskeyAdded)?;
         Ok(())
     }
 
     /// Starts a passwordless sign-in: any discoverable passkey of this site may answer.
-    pub fn login_start(&self, tx: &mut Tx<'_>, now: i64) -> Result<Started, PasskeyError> {
+    pub fn login_start(&self, tx: &mut Tx<'_>, now: i64) -> Result<Challenge, PasskeyError> {
         let webauthn = self.webauthn()?;
         let (options, state) = webauthn
             .start_discoverable_authentication()
@@ -284,7 +285,7 @@ impl Passkeys {
             options.remove("mediation");
         }
         let ceremony = store::<DiscoverableAuthentication>(tx, LOGIN, None, &state, now)?;
-        Ok(Started { options, ceremony })
+        Ok(Challenge { options, ceremony })
     }
 
     /// Starts authenticating `user_id` again with one of their passkeys (sudo mode).
@@ -293,7 +294,7 @@ impl Passkeys {
         tx: &mut Tx<'_>,
         user_id: i64,
         now: i64,
-    ) -> Result<Started, PasskeyError> {
+    ) -> Result<Challenge, PasskeyError> {
         let webauthn = self.webauthn()?;
         let passkeys = db::passkeys::of_user(tx, user_id)?
             .iter()
@@ -307,7 +308,7 @@ impl Passkeys {
             .map_err(|_| PasskeyError::Refused)?;
         let options = serde_json::to_value(options).map_err(|_| PasskeyError::Refused)?;
         let ceremony = store::<PasskeyAuthentication>(tx, SUDO, Some(user_id), &state, now)?;
-        Ok(Started { options, ceremony })
+        Ok(Challenge { options, ceremony })
     }
 }
 

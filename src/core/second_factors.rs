@@ -142,16 +142,17 @@ pub fn spend_code(
     }
 }
 
-/// Who acts on their own second factors, for the events it records.
+/// The account's owner acting on its own ways to sign in (not an admin: `core::admin::Actor`),
+/// for the events it records.
 #[derive(Debug, Clone)]
-pub struct Actor {
+pub struct Owner {
     pub user_id: i64,
     /// The acting session's public id.
     pub sid: String,
     pub client: ClientInfo,
 }
 
-impl Actor {
+impl Owner {
     pub(crate) fn record(
         &self,
         tx: &mut Tx<'_>,
@@ -186,7 +187,7 @@ pub fn confirm_enrolment(
     tx: &mut Tx<'_>,
     secret: &ServerSecret,
     user: &UserRow,
-    actor: &Actor,
+    owner: &Owner,
     code: &str,
     now: i64,
 ) -> Result<Confirmed, DieselError> {
@@ -203,15 +204,15 @@ pub fn confirm_enrolment(
         return Ok(Confirmed::NotStarted);
     }
     let codes = replace_recovery_codes(tx, secret, user.id, now)?;
-    actor.record(tx, now, EventKind::MfaEnabled)?;
+    owner.record(tx, now, EventKind::MfaEnabled)?;
     Ok(Confirmed::On(codes))
 }
 
 /// Turns the authenticator app off and voids its recovery codes; returns whether it was on.
-pub fn disable(tx: &mut Tx<'_>, actor: &Actor, now: i64) -> Result<bool, DieselError> {
-    let was_on = db::second_factors::remove_totp(tx, actor.user_id)?;
+pub fn disable(tx: &mut Tx<'_>, owner: &Owner, now: i64) -> Result<bool, DieselError> {
+    let was_on = db::second_factors::remove_totp(tx, owner.user_id)?;
     if was_on {
-        actor.record(tx, now, EventKind::MfaDisabled)?;
+        owner.record(tx, now, EventKind::MfaDisabled)?;
     }
     Ok(was_on)
 }
@@ -220,14 +221,14 @@ pub fn disable(tx: &mut Tx<'_>, actor: &Actor, now: i64) -> Result<bool, DieselE
 pub fn regenerate_recovery_codes(
     tx: &mut Tx<'_>,
     secret: &ServerSecret,
-    actor: &Actor,
+    owner: &Owner,
     now: i64,
 ) -> Result<Option<Vec<String>>, DieselError> {
-    if db::second_factors::totp_secret(tx, actor.user_id)?.is_none() {
+    if db::second_factors::totp_secret(tx, owner.user_id)?.is_none() {
         return Ok(None);
     }
-    let codes = replace_recovery_codes(tx, secret, actor.user_id, now)?;
-    actor.record(tx, now, EventKind::RecoveryCodesRegenerated)?;
+    let codes = replace_recovery_codes(tx, secret, owner.user_id, now)?;
+    owner.record(tx, now, EventKind::RecoveryCodesRegenerated)?;
     Ok(Some(codes))
 }
 

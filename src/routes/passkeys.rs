@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::core::accounts::Accounts;
-use crate::core::passkeys::{self, Passkeys, Started};
+use crate::core::passkeys::{self, Challenge, Passkeys};
 use crate::db::{self, Db, DbError};
 use crate::http::client_info::ClientInfo;
 use crate::http::cookies::{ClientDevice, Notice};
@@ -19,13 +19,10 @@ use crate::http::effects::Effects;
 use crate::http::error::{ApiError, AppError};
 use crate::http::guards::Sudo;
 use crate::routes::account::{ButtonForm, Desk, local_path};
-use crate::routes::security::actor;
+use crate::routes::security::owner_of;
 
 type JsonAnswer = Result<Json<Value>, ApiError>;
-
-fn started(started: Started) -> Json<Value> {
-    Json(json!({ "ceremony": started.ceremony, "options": started.options }))
-}
+type ChallengeAnswer = Result<Json<Challenge>, ApiError>;
 
 #[post("/security/passkeys/register/start")]
 pub async fn register_start(
@@ -34,7 +31,7 @@ pub async fn register_start(
     passkeys: &State<Passkeys>,
     db: &State<Db>,
     fx: Effects<'_>,
-) -> Result<JsonAnswer, AppError> {
+) -> Result<ChallengeAnswer, AppError> {
     let user = sudo.or_ask("/security")?;
     let (passkeys, user_id, now) = (passkeys.inner().clone(), user.user_id(), fx.now);
     let answer = db
@@ -45,7 +42,7 @@ pub async fn register_start(
             Ok(passkeys.register_start(tx, &account, now))
         })
         .await?;
-    Ok(answer.map(started).map_err(ApiError::from))
+    Ok(answer.map(Json).map_err(ApiError::from))
 }
 
 #[derive(Deserialize)]
@@ -66,9 +63,9 @@ pub async fn register_finish(
     fx: Effects<'_>,
 ) -> Result<JsonAnswer, AppError> {
     let user = sudo.or_ask("/security")?;
-    let (passkeys, actor, now, body) = (
+    let (passkeys, owner, now, body) = (
         passkeys.inner().clone(),
-        actor(&user, client),
+        owner_of(&user, client),
         fx.now,
         body.into_inner(),
     );
@@ -76,7 +73,7 @@ pub async fn register_finish(
         .write(move |tx| -> Result<_, DbError> {
             Ok(passkeys.register_finish(
                 tx,
-                &actor,
+                &owner,
                 &body.ceremony,
                 &body.name,
                 &body.credential,
@@ -102,9 +99,9 @@ pub async fn delete(
     fx: Effects<'_>,
 ) -> Result<Redirect, AppError> {
     let user = sudo.or_ask("/security")?;
-    let (actor, now) = (actor(&user, client), fx.now);
+    let (owner, now) = (owner_of(&user, client), fx.now);
     let deleted = db
-        .write(move |tx| passkeys::delete(tx, &actor, id, now).map_err(DbError::from))
+        .write(move |tx| passkeys::delete(tx, &owner, id, now).map_err(DbError::from))
         .await?;
     if !deleted {
         return Err(AppError::NotFound);
@@ -119,12 +116,12 @@ pub async fn login_start(
     passkeys: &State<Passkeys>,
     db: &State<Db>,
     fx: Effects<'_>,
-) -> Result<JsonAnswer, AppError> {
+) -> Result<ChallengeAnswer, AppError> {
     let (passkeys, now) = (passkeys.inner().clone(), fx.now);
     let answer = db
         .write(move |tx| -> Result<_, DbError> { Ok(passkeys.login_start(tx, now)) })
         .await?;
-    Ok(answer.map(started).map_err(ApiError::from))
+    Ok(answer.map(Json).map_err(ApiError::from))
 }
 
 #[derive(Deserialize)]

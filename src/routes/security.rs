@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::auth::keys::ServerSecret;
 use crate::core::passkeys::{MAX_NAME_CHARS, Passkeys};
-use crate::core::second_factors::{self, Actor, Confirmed, Enrolment};
+use crate::core::second_factors::{self, Confirmed, Enrolment, Owner};
 use crate::db::{self, Db, DbError, users::UserRow};
 use crate::http::client_info::ClientInfo;
 use crate::http::cookies::Notice;
@@ -25,8 +25,8 @@ use crate::routes::account::ButtonForm;
 const PAGE: &str = "/security";
 
 /// The signed-in user acting on their own ways to sign in.
-pub fn actor(user: &SignedIn, client: ClientInfo) -> Actor {
-    Actor {
+pub fn owner_of(user: &SignedIn, client: ClientInfo) -> Owner {
+    Owner {
         user_id: user.user_id(),
         sid: user.sid().to_owned(),
         client,
@@ -120,15 +120,15 @@ pub async fn confirm_totp(
 ) -> Answer {
     let user = sudo.or_ask(PAGE)?;
     let account = account(db, user.user_id()).await?;
-    let (secret, actor, now, code) = (
+    let (secret, owner, now, code) = (
         secret.inner().clone(),
-        actor(&user, client),
+        owner_of(&user, client),
         fx.now,
         form.0.code,
     );
     let confirmed = db
         .write(move |tx| {
-            second_factors::confirm_enrolment(tx, &secret, &account, &actor, &code, now)
+            second_factors::confirm_enrolment(tx, &secret, &account, &owner, &code, now)
                 .map_err(DbError::from)
         })
         .await?;
@@ -155,9 +155,9 @@ pub async fn disable_totp(
     fx: Effects<'_>,
 ) -> Result<Redirect, AppError> {
     let user = sudo.or_ask(PAGE)?;
-    let (actor, now) = (actor(&user, client), fx.now);
+    let (owner, now) = (owner_of(&user, client), fx.now);
     let was_on = db
-        .write(move |tx| second_factors::disable(tx, &actor, now).map_err(DbError::from))
+        .write(move |tx| second_factors::disable(tx, &owner, now).map_err(DbError::from))
         .await?;
     if was_on {
         fx.notice(Notice::AuthenticatorOff);
@@ -176,10 +176,10 @@ pub async fn new_recovery_codes(
     fx: Effects<'_>,
 ) -> Answer {
     let user = sudo.or_ask(PAGE)?;
-    let (actor, now, secret) = (actor(&user, client), fx.now, secret.inner().clone());
+    let (owner, now, secret) = (owner_of(&user, client), fx.now, secret.inner().clone());
     let codes = db
         .write(move |tx| {
-            second_factors::regenerate_recovery_codes(tx, &secret, &actor, now)
+            second_factors::regenerate_recovery_codes(tx, &secret, &owner, now)
                 .map_err(DbError::from)
         })
         .await?;

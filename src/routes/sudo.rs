@@ -15,7 +15,7 @@ use webauthn_rs::prelude::PublicKeyCredential;
 
 use crate::auth::tokens::TokenService;
 use crate::core::accounts::{Accounts, CheckError};
-use crate::core::passkeys::Passkeys;
+use crate::core::passkeys::{Challenge, Passkeys};
 use crate::core::sudo::{Reauthentication, SudoError};
 use crate::db::{self, Db, DbError, sessions::SessionRow};
 use crate::http::client_info::ClientInfo;
@@ -191,14 +191,12 @@ pub async fn passkey_start(
     passkeys: &State<Passkeys>,
     db: &State<Db>,
     fx: Effects<'_>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Challenge>, ApiError> {
     let (passkeys, user_id, now) = (passkeys.inner().clone(), user.user_id(), fx.now);
-    let started = db
+    let challenge = db
         .write(move |tx| -> Result<_, DbError> { Ok(passkeys.sudo_start(tx, user_id, now)) })
         .await??;
-    Ok(Json(
-        json!({ "ceremony": started.ceremony, "options": started.options }),
-    ))
+    Ok(Json(challenge))
 }
 
 #[derive(Deserialize)]
