@@ -253,8 +253,8 @@ mod tests {
 
     use super::super::{Db, DbError};
 
-    #[test]
-    fn a_panicking_write_fails_alone() {
+    /// A database of its own with its writer, and a runtime to wait on writes in.
+    fn fresh() -> (tempfile::TempDir, Db, rocket::tokio::runtime::Runtime) {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let url = dir.path().join("doorman.sqlite3");
         let db = Db::open(&url.to_string_lossy()).expect("the database opens");
@@ -262,6 +262,12 @@ mod tests {
             .enable_all()
             .build()
             .expect("a runtime");
+        (dir, db, runtime)
+    }
+
+    #[test]
+    fn a_panicking_write_fails_alone() {
+        let (_dir, db, runtime) = fresh();
         runtime.block_on(async {
             let panicked = db
                 .write(|tx| -> Result<(), DbError> {
@@ -286,13 +292,7 @@ mod tests {
     #[test]
     fn a_failing_write_in_a_batch_is_undone_alone_and_answers_wait_for_the_commit() {
         use rocket::futures::future::join_all;
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let url = dir.path().join("doorman.sqlite3");
-        let db = Db::open(&url.to_string_lossy()).expect("the database opens");
-        let runtime = rocket::tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
+        let (_dir, db, runtime) = fresh();
         let seen = |db: Db, subject: String| async move {
             db.run(move |conn| {
                 super::super::login_attempts::recent(conn, "batch", &subject, -1, 1)
