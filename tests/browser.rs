@@ -436,13 +436,7 @@ fn a_person_turns_on_an_authenticator_app_and_signs_in_with_it() {
         assert_eq!(codes.len(), 10);
         let recovery = codes[0].text().await.unwrap();
         shoot_here(&client, "recovery-codes").await;
-        client
-            .find(Locator::LinkText("I have saved them"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_link(&client, "I have saved them").await;
         shows(&client, "10 left").await;
 
         // Signed out, the password alone leads to the second step.
@@ -513,6 +507,16 @@ async fn add_virtual_authenticator(client: &Client) {
         })
         .await
         .expect("a virtual authenticator");
+}
+
+async fn click_link(client: &Client, text: &str) {
+    client
+        .find(Locator::LinkText(text))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 async fn click(client: &Client, css: &str) {
@@ -653,13 +657,7 @@ fn a_person_resets_a_forgotten_password_by_mail() {
         let client = browser(&driver, &profiles.path().join("reset")).await;
         client.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
         client.goto(&format!("{base}/login")).await.unwrap();
-        client
-            .find(Locator::LinkText("Forgot your password?"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_link(&client, "Forgot your password?").await;
         arrive(&client, "/password/forgot").await;
         shoot_here(&client, "password-forgot").await;
         fill_and_send(&client, "#login", "alice@example.test").await;
