@@ -130,3 +130,66 @@ fn two_instances_share_sessions_rotation_and_revocation() {
     let (status, _, _) = refresh_on(&b, &agent, &rotated);
     assert_eq!(status, 303, "the family is revoked on B too");
 }
+
+/// The server process behind a pooled connection.
+fn backend_pid(conn: &mut doorman::db::Conn) -> diesel::QueryResult<i32> {
+    use diesel::RunQueryDsl;
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>(
+        "pg_backend_pid()",
+    ))
+    .get_result(conn)
+}
+
+fn terminate(url: &str, pid: i32) {
+    use diesel::{Connection, RunQueryDsl};
+    let mut admin = diesel::pg::PgConnection::establish(url).unwrap();
+    diesel::sql_query(format!("SELECT pg_terminate_backend({pid})"))
+        .execute(&mut admin)
+        .unwrap();
+    // pg_terminate_backend only signals; wait until the process is gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while diesel::sql_query(format!("SELECT 1 FROM pg_stat_activity WHERE pid = {pid}"))
+        .execute(&mut admin)
+        .unwrap()
+        > 0
+    {
+        assert!(Instant::now() < deadline, "backend {pid} did not end");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Pooled connections go out without a `SELECT 1` only when given back moments ago: one whose
+/// server process ended while it sat idle is replaced before anyone uses it, and one that found
+/// its server gone while in use is closed when given back, not handed out again.
+#[test]
+#[ignore = "needs PostgreSQL: set DOORMAN_TEST_POSTGRES_URL and run with --include-ignored"]
+fn connections_whose_server_went_away_are_not_handed_out() {
+    if backend::postgres_or_skip("connections_whose_server_went_away_are_not_handed_out").is_none()
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = backend::database_url(dir.path());
+    let settings = doorman::db::PoolSettings {
+        size: 1,
+        timeout: Duration::from_secs(5),
+    };
+    let db = doorman::db::Db::open_with(&url, settings).unwrap();
+
+    let idle = backend_pid(&mut db.conn().unwrap()).unwrap();
+    terminate(&url, idle);
+    thread::sleep(Duration::from_millis(1100));
+    let replaced = backend_pid(&mut db.conn().unwrap()).expect("checked and replaced");
+    assert_ne!(replaced, idle);
+
+    {
+        let mut conn = db.conn().unwrap();
+        terminate(&url, backend_pid(&mut conn).unwrap());
+        assert!(
+            backend_pid(&mut conn).is_err(),
+            "the server is gone under it"
+        );
+    }
+    let next = backend_pid(&mut db.conn().unwrap()).expect("a new connection at once");
+    assert_ne!(next, replaced);
+}

@@ -135,6 +135,54 @@ fn the_predecessor_is_reuse_once_its_successor_was_rotated_too() {
     ));
 }
 
+/// The writes of a rotation take only a live token, and otherwise write nothing; PostgreSQL,
+/// which also runs them outside a transaction, also only in an open session (SQLite runs them
+/// only after reading the session under the write lock).
+#[test]
+fn the_rotation_writes_take_only_a_live_token_of_an_open_session() {
+    let (_dir, db, started) = setup();
+    let conn = &mut *db.conn().unwrap();
+    let token_id = |conn: &mut Conn, token: &str| {
+        db::refresh_tokens::find_by_hash(conn, &session::token_hash(token))
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    let write = |token_id: i64, now: i64| {
+        let row = db::sessions::find(&mut db.conn().unwrap(), started.session.id)
+            .unwrap()
+            .unwrap();
+        common::write(&db, move |tx| {
+            db::refresh_tokens::rotate(tx, token_id, &row, &[7; 32], now, "127.0.0.1", "test")
+        })
+    };
+    let first = token_id(conn, &started.refresh_token);
+    let live_token = rotate(&db, T0 + 100, &started.refresh_token).unwrap();
+    let rotations = db::refresh_tokens::count_rotations(conn).unwrap();
+
+    assert!(!write(first, T0 + 200), "a used token");
+    if db.is_postgres() {
+        let (live_id, session_id) = (token_id(conn, &live_token), started.session.id);
+        assert!(common::write(&db, move |tx| {
+            db::sessions::end(tx, session_id, T0 + 300, "logout")
+        }));
+        assert!(!write(live_id, T0 + 400), "a token of an ended session");
+    }
+    assert_eq!(
+        db::refresh_tokens::count_rotations(conn).unwrap(),
+        rotations
+    );
+    assert_eq!(live(conn, &started), 1);
+    let row = db::sessions::find(conn, started.session.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.last_used_at,
+        T0 + 100,
+        "the session's use is not recorded"
+    );
+}
+
 #[test]
 fn unknown_tokens_change_nothing() {
     let (_dir, db, started) = setup();

@@ -10,6 +10,10 @@
 //! access-token cookie, served by this same program started again with `--floor`. On a machine
 //! with two or more cores, every server is pinned to core 0 and the load generator to core 1
 //! (`taskset`), so the server's own cost is what the rates show.
+//!
+//! `BENCH_BASELINE=<path of another doorman binary>` (an older build) also runs the refresh
+//! scenarios b and c on that binary, taking turns with this build a second at a time, and prints
+//! this build's rates against it.
 
 #![allow(
     clippy::unwrap_used,
@@ -36,6 +40,8 @@ use wire::Connection;
 const PASSWORD: &str = "benchmark password";
 const REFRESH: &str = "__Host-doorman_refresh";
 const ACCESS: &str = "__Host-doorman_access";
+const SILENT: &str = "b. silent refresh (GET /, rotation each)";
+const JSON_REFRESH: &str = "c. POST /api/auth/refresh";
 
 fn seconds() -> Duration {
     Duration::from_secs(
@@ -99,6 +105,11 @@ fn pinned_command(program: &std::path::Path, pinned: bool) -> Command {
     command
 }
 
+/// The doorman binary this benchmark was built with.
+fn this_build() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_doorman"))
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -109,6 +120,8 @@ fn free_port() -> u16 {
 
 /// Where and how a doorman server runs, beyond its data folder.
 struct Launch<'a> {
+    /// The doorman binary: this build's, or a baseline's.
+    program: &'a std::path::Path,
     bcrypt_cost: u32,
     /// `None`: the SQLite file in the data folder.
     database_url: Option<&'a str>,
@@ -120,9 +133,14 @@ struct Launch<'a> {
 
 impl Server {
     fn start(dir: &std::path::Path, bcrypt_cost: u32) -> Server {
+        Server::start_program(dir, this_build(), bcrypt_cost)
+    }
+
+    fn start_program(dir: &std::path::Path, program: &std::path::Path, bcrypt_cost: u32) -> Server {
         Server::launch(
             dir,
             &Launch {
+                program,
                 bcrypt_cost,
                 database_url: None,
                 pinned: pinning(),
@@ -133,8 +151,7 @@ impl Server {
 
     fn launch(dir: &std::path::Path, launch: &Launch<'_>) -> Server {
         let port = free_port();
-        let program = std::path::Path::new(env!("CARGO_BIN_EXE_doorman"));
-        let mut command = pinned_command(program, launch.pinned);
+        let mut command = pinned_command(launch.program, launch.pinned);
         if let Some(url) = launch.database_url {
             command.env("DOORMAN_DATABASE_URL", url);
         }
@@ -496,7 +513,7 @@ fn main() {
         }
     );
     let mut rows = Vec::new();
-    let mut floor_ratios: Vec<(String, f64)> = Vec::new();
+    let mut ratios: Vec<(String, f64)> = Vec::new();
     let mut peak: f64 = 0.0;
 
     // a–c and f on a server with cheap bcrypt, so setting up sessions is quick.
@@ -526,19 +543,53 @@ fn main() {
         ]);
         let base = measured[0].rate;
         for row in &measured[1..] {
-            floor_ratios.push((row.name.clone(), row.rate / base));
+            ratios.push((format!("{}: against the floor", row.name), row.rate / base));
         }
         rows.extend(measured);
     }
-    scenario(
-        &mut rows,
-        &server,
-        "b. silent refresh (GET /, rotation each)",
-        || refreshers(&server, n, silent_refresh),
-    );
-    scenario(&mut rows, &server, "c. POST /api/auth/refresh", || {
-        refreshers(&server, n, api_refresh)
-    });
+    match std::env::var_os("BENCH_BASELINE") {
+        Some(baseline) if wanted("b") || wanted("c") => {
+            let old_dir = tempfile::tempdir().unwrap();
+            let old = Server::start_program(old_dir.path(), std::path::Path::new(&baseline), 4);
+            let silent = |server: &Server| refreshers(server, n, silent_refresh);
+            let json = |server: &Server| refreshers(server, n, api_refresh);
+            let (old_silent, new_silent) = (|| silent(&old), || silent(&server));
+            let (old_json, new_json) = (|| json(&old), || json(&server));
+            let mut pairs: Vec<[Scenario<'_>; 2]> = Vec::new();
+            if wanted("b") {
+                pairs.push([
+                    ("b. silent refresh, baseline binary", &old, &old_silent),
+                    (SILENT, &server, &new_silent),
+                ]);
+            }
+            if wanted("c") {
+                pairs.push([
+                    (
+                        "c. POST /api/auth/refresh, baseline binary",
+                        &old,
+                        &old_json,
+                    ),
+                    (JSON_REFRESH, &server, &new_json),
+                ]);
+            }
+            let measured = interleaved(&pairs.concat());
+            for pair in measured.chunks(2) {
+                ratios.push((
+                    format!("{}: this build against the baseline", pair[1].name),
+                    pair[1].rate / pair[0].rate,
+                ));
+            }
+            rows.extend(measured);
+        }
+        _ => {
+            scenario(&mut rows, &server, SILENT, || {
+                refreshers(&server, n, silent_refresh)
+            });
+            scenario(&mut rows, &server, JSON_REFRESH, || {
+                refreshers(&server, n, api_refresh)
+            });
+        }
+    }
     if wanted("f") {
         seed_sessions(&server, 1_000, "thousand");
         scenario(
@@ -576,7 +627,7 @@ fn main() {
             .find(|r| r.name.starts_with("c."))
             .map(|r| r.rate);
         if let (Some(sqlite), Some(pg)) = (sqlite, measured.get(2)) {
-            floor_ratios.push((
+            ratios.push((
                 "g. JSON refresh, 2 PostgreSQL instances, against c (1 SQLite instance)".into(),
                 pg.rate / sqlite,
             ));
@@ -637,9 +688,9 @@ fn main() {
         peak = peak.max(server.peak_rss());
     }
     print(&rows, peak);
-    if !floor_ratios.is_empty() {
-        println!("\nratios (against the floor: same run, interleaved):");
-        for (name, ratio) in &floor_ratios {
+    if !ratios.is_empty() {
+        println!("\nratios (same run, interleaved):");
+        for (name, ratio) in &ratios {
             println!("  {ratio:>5.2}  {name}");
         }
     }

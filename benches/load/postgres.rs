@@ -15,6 +15,7 @@ use diesel::pg::PgConnection;
 use super::wire::Connection;
 use super::{
     ACCESS, Launch, Row, Server, Step, api_login, free_port, get, pinned_command, row, run_for,
+    this_build,
 };
 
 const DATABASE: &str = "doorman_bench";
@@ -81,6 +82,7 @@ impl Drop for Cluster {
 pub fn instances(cluster: &Cluster, dir: &std::path::Path) -> [Server; 2] {
     let url = cluster.url(DATABASE);
     let launch = |log| Launch {
+        program: this_build(),
         bcrypt_cost: 4,
         database_url: Some(&url),
         pinned: false,

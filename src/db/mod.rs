@@ -16,6 +16,7 @@ pub mod login_attempts;
 pub mod outbox;
 pub mod passkeys;
 pub mod pending_logins;
+mod pooled;
 pub mod refresh_tokens;
 pub mod schema;
 pub mod second_factors;
@@ -26,13 +27,16 @@ mod writer;
 
 pub use tx::{Changed, Tx};
 
+use pooled::Pooled;
+pub use pooled::PooledConn;
+
 use std::fmt;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{self, CustomizeConnection, ManageConnection, Pool, PooledConnection};
+use diesel::r2d2::{self, CustomizeConnection, ManageConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -96,10 +100,12 @@ impl From<diesel::result::Error> for DbError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
-            // A connection that died under a query is an outage, not a bad query.
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                DbError::Unavailable(info.message().to_owned())
-            }
+            // A connection that died under a query, or was dead before it was sent, is an
+            // outage, not a bad query.
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => DbError::Unavailable(info.message().to_owned()),
             Error::DatabaseError(_, ref info)
                 if SQLITE_OUTAGES.iter().any(|m| info.message().contains(m)) =>
             {
@@ -171,26 +177,38 @@ pub struct Manager {
     backend: Backend,
 }
 
-impl ManageConnection for Manager {
-    type Connection = Conn;
-    type Error = r2d2::Error;
-
-    fn connect(&self) -> Result<Conn, r2d2::Error> {
+impl Manager {
+    fn open(&self) -> Result<Conn, r2d2::Error> {
         match self.backend {
             Backend::Postgresql => PgConnection::establish(&self.url).map(Conn::Postgresql),
             Backend::Sqlite => SqliteConnection::establish(&self.url).map(Conn::Sqlite),
         }
         .map_err(r2d2::Error::ConnectionError)
     }
+}
 
-    fn is_valid(&self, conn: &mut Conn) -> Result<(), r2d2::Error> {
+impl ManageConnection for Manager {
+    type Connection = Pooled;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<Pooled, r2d2::Error> {
+        self.open().map(Pooled::new)
+    }
+
+    /// Only a connection idle for a while is checked: see `pooled.rs`.
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), r2d2::Error> {
+        if !conn.idle_long() {
+            return Ok(());
+        }
         conn.batch_execute("SELECT 1")
             .map_err(r2d2::Error::QueryError)
     }
 
     /// A connection given back inside a transaction (its user panicked) is closed, never
-    /// handed to the next request half-way through someone else's writes.
-    fn has_broken(&self, conn: &mut Conn) -> bool {
+    /// handed to the next request half-way through someone else's writes; so is one whose
+    /// server went away under it (diesel then marks its transaction state broken).
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        conn.given_back();
         std::thread::panicking() || Transactions::is_broken_transaction_manager(conn)
     }
 }
@@ -199,26 +217,30 @@ impl ManageConnection for Manager {
 #[derive(Debug)]
 struct SqlitePragmas;
 
-impl CustomizeConnection<Conn, r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut Conn) -> Result<(), r2d2::Error> {
-        let Conn::Sqlite(conn) = conn else {
-            return Ok(());
-        };
-        // WAL lets readers run beside the one writer; NORMAL sync is durable against process
-        // crashes (a power cut may lose the last commits, never corrupt the file). A 4 MiB page
-        // cache per connection keeps hot index pages of large tables at hand (8 connections stay
-        // within the 64 MB budget). Checkpoints are the checkpoint thread's job (writer.rs); the
-        // threshold here only matters for the rare write outside the writer thread.
-        conn.batch_execute(
-            "PRAGMA busy_timeout = 5000;
-             PRAGMA foreign_keys = ON;
-             PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA cache_size = -4000;
-             PRAGMA wal_autocheckpoint = 4000;",
-        )
-        .map_err(r2d2::Error::QueryError)
+impl CustomizeConnection<Pooled, r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut Pooled) -> Result<(), r2d2::Error> {
+        sqlite_pragmas(conn)
     }
+}
+
+fn sqlite_pragmas(conn: &mut Conn) -> Result<(), r2d2::Error> {
+    let Conn::Sqlite(conn) = conn else {
+        return Ok(());
+    };
+    // WAL lets readers run beside the one writer; NORMAL sync is durable against process
+    // crashes (a power cut may lose the last commits, never corrupt the file). A 4 MiB page
+    // cache per connection keeps hot index pages of large tables at hand (8 connections stay
+    // within the 64 MB budget). Checkpoints are the checkpoint thread's job (writer.rs); the
+    // threshold here only matters for the rare write outside the writer thread.
+    conn.batch_execute(
+        "PRAGMA busy_timeout = 5000;
+         PRAGMA foreign_keys = ON;
+         PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA cache_size = -4000;
+         PRAGMA wal_autocheckpoint = 4000;",
+    )
+    .map_err(r2d2::Error::QueryError)
 }
 
 /// How many connections, and how long a request may wait for one.
@@ -270,8 +292,8 @@ impl Db {
         let pool = Pool::builder()
             .max_size(settings.size)
             .connection_timeout(settings.timeout)
-            // A server connection can die while pooled (a restart); a SQLite file cannot, and
-            // checking it would cost a query per request.
+            // A server connection can die while pooled (a restart): one idle for a while is
+            // checked as it goes out (pooled.rs). A SQLite file cannot.
             .test_on_check_out(backend == Backend::Postgresql)
             .connection_customizer(Box::new(SqlitePragmas))
             .build(Manager {
@@ -300,10 +322,16 @@ impl Db {
         Ok(db)
     }
 
-    pub fn conn(&self) -> Result<PooledConnection<Manager>, DbError> {
+    pub fn conn(&self) -> Result<PooledConn, DbError> {
         self.pool
             .get()
+            .map(PooledConn)
             .map_err(|e| DbError::Unavailable(e.to_string()))
+    }
+
+    /// Whether this is PostgreSQL, where a write need not queue for one writer thread.
+    pub fn is_postgres(&self) -> bool {
+        self.writer.is_none()
     }
 
     /// Whose security events changed, as far as this process knows.

@@ -21,9 +21,8 @@ use std::sync::{Arc, Weak, mpsc};
 use std::time::Duration;
 
 use diesel::connection::{SimpleConnection, TransactionManager};
-use diesel::r2d2::{CustomizeConnection, ManageConnection};
 
-use super::{Conn, DbError, Manager, SqlitePragmas, Transactions};
+use super::{Conn, DbError, Manager, Transactions, sqlite_pragmas};
 
 /// Most writes committed together.
 const MAX_BATCH: usize = 64;
@@ -242,8 +241,8 @@ fn checkpoint(conn: &mut Conn) {
 }
 
 fn open(manager: &Manager) -> Result<Conn, diesel::r2d2::Error> {
-    let mut conn = manager.connect()?;
-    SqlitePragmas.on_acquire(&mut conn)?;
+    let mut conn = manager.open()?;
+    sqlite_pragmas(&mut conn)?;
     Ok(conn)
 }
 
