@@ -153,7 +153,15 @@ fn the_rotation_writes_take_only_a_live_token_of_an_open_session() {
             .unwrap()
             .unwrap();
         common::write(&db, move |tx| {
-            db::refresh_tokens::rotate(tx, token_id, &row, &[7; 32], now, "127.0.0.1", "test")
+            let replacement = db::refresh_tokens::Replacement {
+                token_id,
+                session: &row,
+                successor_hash: &[7; 32],
+                now,
+                ip: "127.0.0.1",
+                user_agent: "test",
+            };
+            db::refresh_tokens::rotate(tx, &replacement)
         })
     };
     let first = token_id(conn, &started.refresh_token);

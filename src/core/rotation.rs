@@ -195,15 +195,15 @@ fn replace(
     } = found;
     session.key_version = KEY_VERSION;
     let successor = successor_token(secret, &session, presented);
-    let replaced = db::refresh_tokens::rotate(
-        conn,
-        token.id,
-        &session,
-        &token_hash(&successor),
+    let replacement = db::refresh_tokens::Replacement {
+        token_id: token.id,
+        session: &session,
+        successor_hash: &token_hash(&successor),
         now,
-        &client.ip,
-        &client.user_agent,
-    )?;
+        ip: &client.ip,
+        user_agent: &client.user_agent,
+    };
+    let replaced = db::refresh_tokens::rotate(conn, &replacement)?;
     Ok(replaced.then_some(Rotated {
         session,
         role,

@@ -21,6 +21,7 @@ pub mod refresh_tokens;
 pub mod schema;
 pub mod second_factors;
 pub mod sessions;
+mod sqlite_rotation;
 mod tx;
 pub mod users;
 mod writer;

@@ -5,6 +5,7 @@ use diesel::sql_types::{BigInt, Binary, Integer, Text};
 
 use super::schema::{refresh_tokens, sessions, users};
 use super::sessions::SessionRow;
+use super::sqlite_rotation;
 use super::{Conn, native};
 
 diesel::define_sql_function! {
@@ -31,6 +32,28 @@ pub struct RefreshTokenRow {
     pub used_at: Option<i64>,
 }
 
+/// A token row to insert.
+pub(super) type NewToken<'a> = (
+    diesel::dsl::Eq<refresh_tokens::session_id, i64>,
+    diesel::dsl::Eq<refresh_tokens::token_hash, &'a [u8]>,
+    diesel::dsl::Eq<refresh_tokens::parent_id, Option<i64>>,
+    diesel::dsl::Eq<refresh_tokens::created_at, i64>,
+);
+
+pub(super) fn new_token(
+    session_id: i64,
+    token_hash: &[u8],
+    parent_id: Option<i64>,
+    created_at: i64,
+) -> NewToken<'_> {
+    (
+        refresh_tokens::session_id.eq(session_id),
+        refresh_tokens::token_hash.eq(token_hash),
+        refresh_tokens::parent_id.eq(parent_id),
+        refresh_tokens::created_at.eq(created_at),
+    )
+}
+
 pub fn insert(
     conn: &mut Conn,
     session_id: i64,
@@ -38,12 +61,7 @@ pub fn insert(
     parent_id: Option<i64>,
     created_at: i64,
 ) -> QueryResult<()> {
-    let row = (
-        refresh_tokens::session_id.eq(session_id),
-        refresh_tokens::token_hash.eq(token_hash),
-        refresh_tokens::parent_id.eq(parent_id),
-        refresh_tokens::created_at.eq(created_at),
-    );
+    let row = new_token(session_id, token_hash, parent_id, created_at);
     native!(conn, c => diesel::insert_into(refresh_tokens::table).values(row).execute(c)).map(drop)
 }
 
@@ -83,53 +101,39 @@ pub fn find_child(conn: &mut Conn, parent_id: i64) -> QueryResult<Option<Refresh
         .optional()
 }
 
-/// The writes of a rotation: live token `token_id` of `session` is marked used, the token hashed
-/// `successor_hash` takes its place, and the session records its use (and `key_version`). False,
-/// and nothing written, when the token was no longer live or, on PostgreSQL, its session had
-/// ended.
+/// What a rotation writes: live token `token_id` of `session` replaced by the token hashed
+/// `successor_hash`, at `now`, from `ip` with `user_agent`.
+pub struct Replacement<'a> {
+    pub token_id: i64,
+    pub session: &'a SessionRow,
+    pub successor_hash: &'a [u8],
+    pub now: i64,
+    pub ip: &'a str,
+    pub user_agent: &'a str,
+}
+
+/// The writes of a rotation: the live token is marked used, its successor takes its place, and
+/// the session records its use (and `key_version`). False, and nothing written, when the token
+/// was no longer live or, on PostgreSQL, its session had ended.
 ///
 /// PostgreSQL does it in one call that locks the session and checks it, so it is safe outside a
 /// transaction. SQLite runs the statements in the writer's transaction, whose caller read the
 /// session open under the write lock; the session is not checked again there, as diesel
 /// prepares every `UPDATE` anew and a subquery made each rotation an eighth slower.
-pub fn rotate(
-    conn: &mut Conn,
-    token_id: i64,
-    session: &SessionRow,
-    successor_hash: &[u8],
-    now: i64,
-    ip: &str,
-    user_agent: &str,
-) -> QueryResult<bool> {
-    if let Conn::Postgresql(pg) = conn {
-        return diesel::select(doorman_rotate_token(
-            token_id,
-            session.id,
-            successor_hash,
-            now,
-            ip,
-            user_agent,
-            session.key_version,
+pub fn rotate(conn: &mut Conn, r: &Replacement<'_>) -> QueryResult<bool> {
+    match conn {
+        Conn::Postgresql(pg) => diesel::select(doorman_rotate_token(
+            r.token_id,
+            r.session.id,
+            r.successor_hash,
+            r.now,
+            r.ip,
+            r.user_agent,
+            r.session.key_version,
         ))
-        .get_result(pg);
+        .get_result(pg),
+        Conn::Sqlite(lite) => sqlite_rotation::rotate(lite, r),
     }
-    if !mark_used(conn, token_id, now)? {
-        return Ok(false);
-    }
-    insert(conn, session.id, successor_hash, Some(token_id), now)?;
-    super::sessions::touch(conn, session, now, ip, user_agent)?;
-    Ok(true)
-}
-
-/// Marks a live token used; false when it was already used.
-fn mark_used(conn: &mut Conn, id: i64, at: i64) -> QueryResult<bool> {
-    let update = diesel::update(
-        refresh_tokens::table
-            .find(id)
-            .filter(refresh_tokens::used_at.is_null()),
-    )
-    .set(refresh_tokens::used_at.eq(at));
-    native!(conn, c => update.execute(c)).map(|n| n == 1)
 }
 
 /// How many rotations there have been (tokens that replaced another).

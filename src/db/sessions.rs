@@ -2,8 +2,8 @@
 
 use diesel::prelude::*;
 
+use super::Conn;
 use super::schema::{sessions, users};
-use super::{Conn, native};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sessions)]
@@ -74,23 +74,6 @@ pub fn find_by_public_id(conn: &mut Conn, public_id: &str) -> QueryResult<Option
         .select(SessionRow::as_select())
         .get_result(conn)
         .optional()
-}
-
-/// Records a rotation: when, from where, and the key version its successor was derived with.
-pub fn touch(
-    conn: &mut Conn,
-    session: &SessionRow,
-    at: i64,
-    ip: &str,
-    user_agent: &str,
-) -> QueryResult<()> {
-    let update = diesel::update(sessions::table.find(session.id)).set((
-        sessions::last_used_at.eq(at),
-        sessions::last_ip.eq(ip),
-        sessions::last_user_agent.eq(user_agent),
-        sessions::key_version.eq(session.key_version),
-    ));
-    native!(conn, c => update.execute(c)).map(drop)
 }
 
 /// Records a new authentication of an open session (sudo mode); returns whether it is open.
