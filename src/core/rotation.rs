@@ -213,9 +213,10 @@ fn replace(
 
 /// The common rotation on PostgreSQL without a transaction: one read, then the writes as one
 /// call that rotates only a token still live in a session still open (`db::refresh_tokens::
-/// rotate`), two round trips instead of a locked transaction's seven. `None` leaves the token to
-/// [`rotate`]: anything but a plain rotation by [`judge`], and a token another request rotated
-/// (or a session that ended) between the read and the write.
+/// rotate`), two round trips instead of a locked transaction's seven. A token doorman never
+/// issued is refused at once (none appears later under a value a client already holds). `None`
+/// leaves the token to [`rotate`]: anything but a plain rotation by [`judge`], and a token
+/// another request rotated (or a session that ended) between the read and the write.
 fn rotate_unlocked(
     conn: &mut Conn,
     now: i64,
@@ -223,14 +224,14 @@ fn rotate_unlocked(
     secret: &ServerSecret,
     presented: &str,
     client: &ClientInfo,
-) -> Result<Option<Rotated>, DieselError> {
+) -> Result<Option<Result<Rotated, RefreshError>>, DieselError> {
     let Some(found) = find(conn, presented)? else {
-        return Ok(None);
+        return Ok(Some(Err(RefreshError::Unknown)));
     };
     if !matches!(judge(&found, now, lifetimes), Verdict::Rotate) {
         return Ok(None);
     }
-    replace(conn, now, secret, presented, client, found)
+    Ok(replace(conn, now, secret, presented, client, found)?.map(Ok))
 }
 
 /// [`rotate`] in a write transaction of its own; on PostgreSQL the common case first tries
@@ -245,14 +246,14 @@ pub async fn rotate_on(
 ) -> Result<Rotated, RefreshError> {
     if db.is_postgres() {
         let (secret, presented, client) = (secret.clone(), presented.clone(), client.clone());
-        let rotated = db
+        let decided = db
             .run(move |conn| {
                 rotate_unlocked(conn, now, &lifetimes, &secret, &presented, &client)
                     .map_err(DbError::from)
             })
             .await?;
-        if let Some(rotated) = rotated {
-            return Ok(rotated);
+        if let Some(answer) = decided {
+            return answer;
         }
     }
     db.write(move |tx| {
