@@ -165,9 +165,31 @@ fn mail_clock() -> i64 {
     crate::clock::Clock::now(&crate::clock::SystemClock)
 }
 
-/// The link token a request presented, if it is worth looking up.
-fn presented(token: &str) -> Option<[u8; 32]> {
-    (!token.is_empty() && token.len() <= MAX_TOKEN_LEN).then(|| token_hash(token))
+/// The good, unused, unexpired link of `purpose` that `token` is, if any (a token not worth
+/// looking up is none).
+fn waiting(
+    conn: &mut db::Conn,
+    token: &str,
+    purpose: &str,
+    now: i64,
+) -> Result<Option<db::email::TokenRow>, DieselError> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        return Ok(None);
+    }
+    db::email::find_token(conn, &token_hash(token), purpose, now)
+}
+
+/// [`waiting`], and spent by this call: a link acts once, even under simultaneous requests.
+fn spend(
+    tx: &mut Tx<'_>,
+    token: &str,
+    purpose: &str,
+    now: i64,
+) -> Result<Option<db::email::TokenRow>, DieselError> {
+    let Some(row) = waiting(tx, token, purpose, now)? else {
+        return Ok(None);
+    };
+    Ok(db::email::spend_token(tx, row.id, now)?.then_some(row))
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -285,10 +307,7 @@ pub fn link_waiting(
         LinkKind::VerifyAddress => VERIFY,
         LinkKind::ResetPassword => RESET,
     };
-    let Some(hash) = presented(token) else {
-        return Ok(false);
-    };
-    Ok(db::email::find_token(conn, &hash, purpose, now)?.is_some())
+    Ok(waiting(conn, token, purpose, now)?.is_some())
 }
 
 /// Verifies an address with its link: true once, while the account still has that address.
@@ -298,15 +317,9 @@ pub fn verify(
     client: &ClientInfo,
     now: i64,
 ) -> Result<bool, DieselError> {
-    let Some(hash) = presented(token) else {
+    let Some(row) = spend(tx, token, VERIFY, now)? else {
         return Ok(false);
     };
-    let Some(row) = db::email::find_token(tx, &hash, VERIFY, now)? else {
-        return Ok(false);
-    };
-    if !db::email::spend_token(tx, row.id, now)? {
-        return Ok(false);
-    }
     let verified = match &row.email {
         Some(address) => db::email::mark_verified(tx, row.user_id, address, now)?,
         None => false,
@@ -408,15 +421,9 @@ pub fn reset_password(
     client: &ClientInfo,
     now: i64,
 ) -> Result<bool, DieselError> {
-    let Some(presented) = presented(token) else {
+    let Some(row) = spend(tx, token, RESET, now)? else {
         return Ok(false);
     };
-    let Some(row) = db::email::find_token(tx, &presented, RESET, now)? else {
-        return Ok(false);
-    };
-    if !db::email::spend_token(tx, row.id, now)? {
-        return Ok(false);
-    }
     db::email::void_tokens(tx, row.user_id, RESET, now)?;
     db::users::set_password(tx, row.user_id, hash, now)?;
     events::record(
@@ -497,10 +504,7 @@ fn report_row(
     token: &str,
     now: i64,
 ) -> Result<Option<(db::email::TokenRow, SessionRow)>, DieselError> {
-    let Some(hash) = presented(token) else {
-        return Ok(None);
-    };
-    let Some(row) = db::email::find_token(conn, &hash, REPORT, now)? else {
+    let Some(row) = waiting(conn, token, REPORT, now)? else {
         return Ok(None);
     };
     let Some(session) = db::sessions::find_by_public_id(conn, sid)? else {
