@@ -34,6 +34,11 @@ pub fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
+/// Decodes URL-safe base64 without padding, as [`b64url`] writes it.
+pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(text).ok()
+}
+
 /// Decodes standard or URL-safe base64, with or without padding.
 pub fn b64_decode_any(text: &str) -> Option<Vec<u8>> {
     let text = text.trim().trim_end_matches('=');
@@ -45,7 +50,7 @@ pub fn b64_decode_any(text: &str) -> Option<Vec<u8>> {
             c => c,
         })
         .collect();
-    URL_SAFE_NO_PAD.decode(normalized).ok()
+    b64url_decode(&normalized)
 }
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {

@@ -78,7 +78,7 @@ fn each_rotation_replaces_the_live_token() {
     for step in 1..=5 {
         let next = rotate(&db, T0 + step * 100, &token).unwrap();
         assert_ne!(next, token);
-        assert_eq!(next.len(), 43, "256 bits, URL-safe");
+        assert_eq!(next.len(), 54, "issue time and 256 bits, URL-safe");
         assert_eq!(live(conn, &started), 1);
         token = next;
     }
@@ -245,8 +245,34 @@ fn only_hashes_are_stored() {
             .unwrap()
             .unwrap();
         assert_ne!(row.token_hash, token.as_bytes());
-        assert_eq!(row.token_hash.len(), 32);
+        assert_eq!(row.token_hash.len(), 40, "issue time and SHA-256");
     }
+}
+
+/// Tokens handed out before tokens carried their issue time are stored under their bare hash:
+/// they rotate, get their grace and are recognised when reused as before.
+#[test]
+fn tokens_without_an_issue_time_keep_working() {
+    let (_dir, db, started) = setup();
+    let conn = &mut *db.conn().unwrap();
+    let old_style = doorman::crypto::random_token::<32>();
+    {
+        use diesel::{ExpressionMethods, QueryDsl};
+        use doorman::db::schema::refresh_tokens::dsl;
+        diesel::update(dsl::refresh_tokens.filter(dsl::session_id.eq(started.session.id)))
+            .set(dsl::token_hash.eq(session::token_hash(&old_style)))
+            .execute(conn)
+            .unwrap();
+    }
+    assert_eq!(session::token_hash(&old_style).len(), 32);
+    let next = rotate(&db, T0 + 100, &old_style).unwrap();
+    assert_eq!(next.len(), 54, "its successor has an issue time");
+    assert_eq!(rotate(&db, T0 + 101, &old_style).unwrap(), next);
+    rotate(&db, T0 + 102, &next).unwrap();
+    assert!(matches!(
+        rotate(&db, T0 + 103, &old_style),
+        Err(RefreshError::Reused)
+    ));
 }
 
 #[test]
@@ -285,13 +311,20 @@ fn a_full_database_is_an_outage_and_changes_nothing() {
 }
 
 /// What someone with a copy of the database and an old refresh token can compute: the HMAC chain
-/// under the session's stored key alone.
+/// under the session's stored key alone, with the issue time of the token that replaced it.
 fn chain_from_database(conn: &mut Conn, started: &session::Started, token: &str) -> String {
     let mut row = db::sessions::find(conn, started.session.id)
         .unwrap()
         .unwrap();
     row.key_version = 0;
-    session::successor_token(&secret(), &row, token)
+    let parent = db::refresh_tokens::find_by_hash(conn, &session::token_hash(token))
+        .unwrap()
+        .unwrap();
+    let child = db::refresh_tokens::find_child(conn, parent.id)
+        .unwrap()
+        .unwrap();
+    let issued = session::Issued::of_key(&child.token_hash);
+    session::successor_token(&secret(), &row, token, issued)
 }
 
 #[test]
@@ -316,8 +349,8 @@ fn sessions_from_before_the_server_secret_keep_working_and_move_to_it() {
     diesel::sql_query("UPDATE sessions SET key_version = 0")
         .execute(conn)
         .unwrap();
-    let old_style = chain_from_database(conn, &started, &started.refresh_token);
     let next = rotate(&db, T0 + 100, &started.refresh_token).unwrap();
+    let old_style = chain_from_database(conn, &started, &started.refresh_token);
     assert_ne!(
         next, old_style,
         "the first rotation already uses the secret"

@@ -4,7 +4,7 @@
 use diesel::result::Error as DieselError;
 
 use super::sessions::{
-    self as session, EndReason, KEY_VERSION, Lifetimes, successor_token, token_hash,
+    self as session, EndReason, Issued, KEY_VERSION, Lifetimes, successor_token, token_hash,
 };
 use crate::auth::keys::ServerSecret;
 use crate::core::client::ClientInfo;
@@ -154,11 +154,21 @@ pub fn rotate(
     } = found;
 
     // A used token: a racing tab's within the grace, or theft. The live successor was derived
-    // with the session's key version as it is now.
-    let successor = successor_token(secret, &session, presented);
-    let is_live_successor = racing_child(tx, &token, used_at, now, lifetimes)?
-        .is_some_and(|child| crypto::constant_time_eq(&child.token_hash, &token_hash(&successor)));
-    if is_live_successor {
+    // with the session's key version as it is now, and its own issue time.
+    let live_successor = racing_child(tx, &token, used_at, now, lifetimes)?
+        .map(|child| {
+            let successor = successor_token(
+                secret,
+                &session,
+                presented,
+                Issued::of_key(&child.token_hash),
+            );
+            (child, successor)
+        })
+        .filter(|(child, successor)| {
+            crypto::constant_time_eq(&child.token_hash, &token_hash(successor))
+        });
+    if let Some((_, successor)) = live_successor {
         return Ok(Ok(Rotated {
             session,
             role,
@@ -194,7 +204,7 @@ fn replace(
         ..
     } = found;
     session.key_version = KEY_VERSION;
-    let successor = successor_token(secret, &session, presented);
+    let successor = successor_token(secret, &session, presented, Issued::now());
     let replacement = db::refresh_tokens::Replacement {
         token_id: token.id,
         session: &session,

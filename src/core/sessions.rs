@@ -164,8 +164,15 @@ pub struct Started {
 pub const KEY_VERSION: i32 = 1;
 
 /// The successor of a refresh token: derived, so racing requests all get the same one, and
-/// unpredictable without both the session's key and the server secret.
-pub fn successor_token(secret: &ServerSecret, session: &SessionRow, presented: &str) -> String {
+/// unpredictable without both the session's key and the server secret. `issued` is the
+/// successor's own: [`Issued::now`] when it is made, [`Issued::of_key`] of the stored successor
+/// when a racing request derives it again.
+pub fn successor_token(
+    secret: &ServerSecret,
+    session: &SessionRow,
+    presented: &str,
+    issued: Issued,
+) -> String {
     let mixed;
     let key: &[u8] = if session.key_version == 0 {
         &session.successor_key
@@ -173,10 +180,66 @@ pub fn successor_token(secret: &ServerSecret, session: &SessionRow, presented: &
         mixed = secret.successor_key(&session.successor_key);
         &mixed
     };
-    crypto::b64url(&crypto::hmac_sha256(
+    issued.token(&crypto::hmac_sha256(
         key,
         &[b"doorman/refresh-successor/v1\0", presented.as_bytes()],
     ))
+}
+
+/// A new random refresh token, for a session's start.
+pub fn new_refresh_token() -> String {
+    Issued::now().token(&crypto::random_bytes::<32>())
+}
+
+/// The issue time a refresh token starts with: 8 bytes of milliseconds since 1970, big-endian,
+/// before its 32 secret bytes. Tokens are stored and found under that time followed by their
+/// hash ([`token_hash`]), so the index of tokens grows at its end: each rotation writes the
+/// page the previous ones wrote, where a bare hash would put every new token into a random
+/// page of a large index (a page written to the log per rotation). Tokens issued before this
+/// have no time (`None`) and are stored under their bare hash.
+#[derive(Debug, Clone, Copy)]
+pub struct Issued(Option<[u8; ISSUED_LEN]>);
+
+const ISSUED_LEN: usize = 8;
+
+/// Length of a token with an issue time: 40 bytes in URL-safe base64.
+const TIMED_TOKEN_LEN: usize = 54;
+
+impl Issued {
+    pub fn now() -> Issued {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Issued(Some(millis.to_be_bytes()))
+    }
+
+    /// The issue time of the token stored under `key`.
+    pub fn of_key(key: &[u8]) -> Issued {
+        Issued(
+            key.get(..ISSUED_LEN)
+                .filter(|_| key.len() == ISSUED_LEN + 32)
+                .and_then(|head| head.try_into().ok()),
+        )
+    }
+
+    /// The issue time `token` starts with, if it has one.
+    fn of_token(token: &str) -> Issued {
+        if token.len() != TIMED_TOKEN_LEN {
+            return Issued(None);
+        }
+        Issued(
+            crypto::b64url_decode(token)
+                .filter(|bytes| bytes.len() == ISSUED_LEN + 32)
+                .and_then(|bytes| bytes[..ISSUED_LEN].try_into().ok()),
+        )
+    }
+
+    fn token(self, secret: &[u8; 32]) -> String {
+        match self.0 {
+            Some(head) => crypto::b64url(&[&head[..], secret].concat()),
+            None => crypto::b64url(secret),
+        }
+    }
 }
 
 /// Whether `text` can be a session's public id (URL-safe base64): anything else is not looked up.
@@ -187,8 +250,14 @@ pub fn is_public_id(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-pub fn token_hash(token: &str) -> [u8; 32] {
-    crypto::sha256(token.as_bytes())
+/// What is stored of a refresh token, and looked up: its SHA-256, after its issue time when it
+/// has one ([`Issued`]).
+pub fn token_hash(token: &str) -> Vec<u8> {
+    let hash = crypto::sha256(token.as_bytes());
+    match Issued::of_token(token).0 {
+        Some(head) => [&head[..], &hash].concat(),
+        None => hash.to_vec(),
+    }
 }
 
 /// Starts a brand-new session for `user`: nothing the client brought is linked to it.
@@ -203,7 +272,7 @@ pub fn start(
 ) -> Result<Started, DieselError> {
     let public_id = crypto::random_token::<16>();
     let successor_key = crypto::random_bytes::<32>();
-    let refresh_token = crypto::random_token::<32>();
+    let refresh_token = new_refresh_token();
     let session = db::sessions::insert(
         tx,
         &db::sessions::NewSession {
