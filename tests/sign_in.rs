@@ -649,6 +649,45 @@ fn first_start_keeps_its_secrets_private() {
     drop(client);
 }
 
+/// The home page is rendered once per kind of visitor: each signed-in browser gets its own
+/// session's token in the sign-out form, and only admins the admin link.
+#[test]
+fn signed_in_pages_rendered_once_carry_each_sessions_own_token() {
+    let app = TestApp::new();
+    app.create_user("alice", Role::User);
+    app.create_user("bob", Role::User);
+    app.create_user("carol", Role::Admin);
+    let signed_in = |name: &str| {
+        let mut browser = app.browser();
+        assert_eq!(
+            browser.login(name, PASSWORD, false).status,
+            Status::SeeOther
+        );
+        browser
+    };
+    let (mut alice, mut bob, mut carol) =
+        (signed_in("alice"), signed_in("bob"), signed_in("carol"));
+    let (a, b, c) = (alice.get("/"), bob.get("/"), carol.get("/"));
+    assert_eq!(a.csrf_token(), alice.session_csrf());
+    assert_eq!(b.csrf_token(), bob.session_csrf());
+    assert_eq!(c.csrf_token(), carol.session_csrf());
+    assert_ne!(a.csrf_token(), b.csrf_token());
+    assert_eq!(
+        a.body.replace(&a.csrf_token(), "T"),
+        b.body.replace(&b.csrf_token(), "T"),
+        "the same page but for the token"
+    );
+    assert!(!a.body.contains("@@"), "no slot left in the page");
+    assert!(!a.body.contains("/admin") && c.body.contains("/admin"));
+    assert!(!a.body.contains("Sign in") && app.browser().get("/").body.contains("Sign in"));
+    let csrf = alice.session_csrf();
+    assert_eq!(
+        alice.post("/logout", &[("csrf_token", &csrf)]).status,
+        Status::SeeOther,
+        "the token on the page rendered once works"
+    );
+}
+
 #[test]
 fn pages_rendered_once_carry_each_browsers_own_token() {
     let app = TestApp::new();

@@ -85,16 +85,16 @@ impl Page {
         &self,
         templates: &Metadata<'_>,
         name: &'static str,
-        mut context: Value,
+        context: Value,
     ) -> Option<String> {
-        context["nav"] = json!(self.nav);
-        templates.render(name, &context).map(|(_, html)| html)
+        render_html(templates, name, &self.nav, context)
     }
 
-    /// Like [`Page::render`], for a page whose `context` is the same for every visitor but for
-    /// its `csrf_token`: a visitor who is not signed in and has no message waiting gets the page
-    /// rendered once per process, with this browser's token put in its slot; the context is
-    /// built only when the page is rendered.
+    /// Like [`Page::render`], for a page whose `context` is the same for every visitor of a
+    /// kind (anonymous, signed in, admin) but for its CSRF token: a visitor with no message
+    /// waiting gets the page rendered once per process and kind, with this visitor's token put
+    /// in its slots: `token` for an anonymous visitor's form, the session's (in `nav`) for a
+    /// signed-in one's. The context is built only when the page is rendered.
     pub fn render_fixed(
         &self,
         fixed: &FixedPages,
@@ -110,76 +110,100 @@ impl Page {
             }
             context
         };
-        if self.nav.signed_in || self.nav.flash.is_some() {
+        // A signed-in page with a form token of its own would have two different slots.
+        if self.nav.flash.is_some() || (self.nav.signed_in && token.is_some()) {
             return Either::Left(self.render(name, with_token(token.as_deref())));
         }
-        let page = if let Some(page) = fixed.get(name) {
+        let (visitor_token, kind) = if self.nav.signed_in {
+            (
+                self.nav.csrf_token.as_deref(),
+                Kind::SignedIn(self.nav.is_admin),
+            )
+        } else {
+            (token.as_deref(), Kind::Anonymous)
+        };
+        let page = if let Some(page) = fixed.get(name, kind) {
             page
         } else {
+            let mut nav = self.nav.clone();
+            if nav.signed_in {
+                nav.csrf_token = nav.csrf_token.map(|_| CSRF_SLOT.to_owned());
+            }
             let once = with_token(token.as_ref().map(|_| CSRF_SLOT));
-            let Some(html) = self.render_html(templates, name, once.clone()) else {
+            let Some(html) = render_html(templates, name, &nav, once.clone()) else {
                 let mut context = once;
                 if let Some(token) = &token {
                     context["csrf_token"] = json!(token);
                 }
                 return Either::Left(self.render(name, context));
             };
-            fixed.insert(name, &html)
+            fixed.insert(name, kind, &html)
         };
-        Either::Right(RawHtml(page.fill(token.as_deref())))
+        Either::Right(RawHtml(page.fill(visitor_token)))
     }
+}
+
+fn render_html(
+    templates: &Metadata<'_>,
+    name: &'static str,
+    nav: &Nav,
+    mut context: Value,
+) -> Option<String> {
+    context["nav"] = json!(nav);
+    templates.render(name, &context).map(|(_, html)| html)
 }
 
 /// Stands for the CSRF token in a page rendered once; URL-safe base64 tokens never contain `@`,
 /// and HTML escaping leaves it as it is.
 const CSRF_SLOT: &str = "@@doorman-csrf-token@@";
 
-/// Pages rendered once for anonymous visitors ([`Page::render_fixed`]), kept until the process
-/// ends (a template edited while a debug build runs shows on these pages after a restart).
-#[derive(Default)]
-pub struct FixedPages {
-    pages: RwLock<HashMap<&'static str, Arc<FixedPage>>>,
+/// Who a page rendered once is for: the navigation differs between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Anonymous,
+    /// Signed in; an admin or not.
+    SignedIn(bool),
 }
 
-/// A page rendered once, cut at its CSRF slot so a visitor's copy is two copies and no search.
+/// Pages rendered once ([`Page::render_fixed`]), kept until the process ends (a template edited
+/// while a debug build runs shows on these pages after a restart).
+#[derive(Default)]
+pub struct FixedPages {
+    pages: RwLock<HashMap<(&'static str, Kind), Arc<FixedPage>>>,
+}
+
+/// A page rendered once, cut at its CSRF slots so a visitor's copy is a few copies and no
+/// search.
 pub struct FixedPage {
-    head: String,
-    /// What follows the slot; `None` for a page without one.
-    tail: Option<String>,
+    /// The page's text between its slots: one part for a page without any.
+    parts: Vec<String>,
 }
 
 impl FixedPage {
     fn fill(&self, token: Option<&str>) -> String {
-        let (token, tail) = match (&self.tail, token) {
-            (Some(tail), Some(token)) => (token, tail.as_str()),
-            (Some(tail), None) => (CSRF_SLOT, tail.as_str()),
-            (None, _) => ("", ""),
-        };
-        let mut page = String::with_capacity(self.head.len() + token.len() + tail.len());
-        page.push_str(&self.head);
-        page.push_str(token);
-        page.push_str(tail);
+        let token = token.unwrap_or(CSRF_SLOT);
+        let length = self.parts.iter().map(String::len).sum::<usize>()
+            + token.len() * (self.parts.len() - 1);
+        let mut page = String::with_capacity(length);
+        for (i, part) in self.parts.iter().enumerate() {
+            if i > 0 {
+                page.push_str(token);
+            }
+            page.push_str(part);
+        }
         page
     }
 }
 
 impl FixedPages {
-    fn get(&self, name: &str) -> Option<Arc<FixedPage>> {
-        crate::sync::read(&self.pages).get(name).cloned()
+    fn get(&self, name: &'static str, kind: Kind) -> Option<Arc<FixedPage>> {
+        crate::sync::read(&self.pages).get(&(name, kind)).cloned()
     }
 
-    fn insert(&self, name: &'static str, html: &str) -> Arc<FixedPage> {
-        let page = Arc::new(match html.split_once(CSRF_SLOT) {
-            Some((head, tail)) => FixedPage {
-                head: head.to_owned(),
-                tail: Some(tail.to_owned()),
-            },
-            None => FixedPage {
-                head: html.to_owned(),
-                tail: None,
-            },
-        });
-        crate::sync::write(&self.pages).insert(name, page.clone());
+    fn insert(&self, name: &'static str, kind: Kind, html: &str) -> Arc<FixedPage> {
+        let parts = html.split(CSRF_SLOT).map(str::to_owned).collect();
+        let page = Arc::new(FixedPage { parts });
+        crate::sync::write(&self.pages).insert((name, kind), page.clone());
         page
     }
 }
