@@ -15,12 +15,24 @@ pub fn agent() -> ureq::Agent {
         .into()
 }
 
-/// A free port on 127.0.0.1.
+/// A port of 127.0.0.1 free now, for a server a test starts. Taken below the kernel's ephemeral
+/// range (32768 and up by default): a port `bind(…:0)` hands out and the test releases could be
+/// taken, before its server binds it, as the local port of another test's outgoing connection.
+/// Each port is handed out once per process; processes start at different places.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 26_000;
+    const SPAN: u32 = 6_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id() % SPAN;
+    for _ in 0..SPAN {
+        let port = FIRST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
+        let port = u16::try_from(port).expect("below 32768");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + SPAN);
 }
 
 /// Waits (bounded) until `base` answers `/healthz`.
