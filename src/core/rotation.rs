@@ -76,11 +76,9 @@ fn plausible(presented: &str) -> bool {
     !presented.is_empty() && presented.len() <= MAX_REFRESH_TOKEN_LEN
 }
 
-fn find(conn: &mut Conn, presented: &str) -> Result<Option<Found>, DieselError> {
-    if !plausible(presented) {
-        return Ok(None);
-    }
-    let found = db::refresh_tokens::find_with_session(conn, &token_hash(presented))?;
+/// The token stored under `key` (its [`token_hash`]), with its session.
+fn find(conn: &mut Conn, key: &[u8]) -> Result<Option<Found>, DieselError> {
+    let found = db::refresh_tokens::find_with_session(conn, key)?;
     Ok(found.map(|(token, session, role, disabled)| Found {
         token,
         session,
@@ -127,10 +125,11 @@ pub fn rotate(
     if !plausible(presented) {
         return Ok(Err(RefreshError::Unknown));
     }
+    let key = token_hash(presented);
     // Serialize with every other rotation of this session before reading: what is read next is
     // what the last of them committed.
-    db::lock_session_of_token(tx, &token_hash(presented))?;
-    let Some(found) = find(tx, presented)? else {
+    db::lock_session_of_token(tx, &key)?;
+    let Some(found) = find(tx, &key)? else {
         return Ok(Err(RefreshError::Unknown));
     };
     let used_at = match judge(&found, now, lifetimes) {
@@ -235,7 +234,12 @@ fn rotate_unlocked(
     presented: &str,
     client: &ClientInfo,
 ) -> Result<Option<Result<Rotated, RefreshError>>, DieselError> {
-    let Some(found) = find(conn, presented)? else {
+    let found = if plausible(presented) {
+        find(conn, &token_hash(presented))?
+    } else {
+        None
+    };
+    let Some(found) = found else {
         return Ok(Some(Err(RefreshError::Unknown)));
     };
     if !matches!(judge(&found, now, lifetimes), Verdict::Rotate) {
