@@ -103,6 +103,7 @@ struct AppState {
     revocations: Revocations,
     labels: DeviceLabels,
     secret: ServerSecret,
+    rotator: core::rotator::Rotator,
     outbox: mail::sender::Outbox,
 }
 
@@ -121,6 +122,7 @@ impl AppState {
             .manage(http::page::FixedPages::default())
             .manage(self.revocations)
             .manage(self.secret)
+            .manage(self.rotator)
             .manage(self.db)
             .manage(self.tokens)
             .manage(self.hasher)
@@ -173,6 +175,8 @@ fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, StartError> 
     revocations.apply(changes, now, access_ttl);
     let hasher = PasswordHasher::new(config.bcrypt_cost);
     let tokens = TokenService::new(keys, config.issuer.clone(), config.audience.clone());
+    let rotator =
+        core::rotator::Rotator::new(db.clone(), Lifetimes::from(&config), secret.clone())?;
     Ok(AppState {
         config,
         db,
@@ -181,6 +185,7 @@ fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, StartError> 
         clock,
         revocations,
         secret,
+        rotator,
         labels: DeviceLabels::default(),
         outbox,
     })

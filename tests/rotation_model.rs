@@ -7,7 +7,8 @@ mod common;
 
 use doorman::auth::keys::ServerSecret;
 use doorman::core::events::EventKind;
-use doorman::core::rotation::{self as refresh, RefreshError};
+use doorman::core::rotation::RefreshError;
+use doorman::core::rotator::Rotator;
 use doorman::core::sessions::{self as session, EndReason, Ending, Lifetimes, SignInMethod};
 use doorman::core::users::{self, Role};
 use doorman::db::{self, Db};
@@ -126,6 +127,7 @@ fn run(db: &Db, ops: &[Op]) {
         .enable_all()
         .build()
         .unwrap();
+    let rotator = Rotator::new(db.clone(), LIFETIMES, secret()).unwrap();
     let (user, started) = common::write(db, |tx| {
         let user = users::create_user(tx, T0, "alice", "not-a-hash", Role::User)?;
         let started = session::start(
@@ -189,15 +191,8 @@ fn run(db: &Db, ops: &[Op]) {
             Op::Junk => "not-a-token-doorman-issued-xxxxxxxxxxxxxxxx".to_owned(),
         };
         let expected = model.expect(&presented, now);
-        // As the app rotates: `rotate_on`, its own write transaction.
-        let outcome = runtime.block_on(refresh::rotate_on(
-            db,
-            now,
-            LIFETIMES,
-            secret(),
-            presented,
-            client(),
-        ));
+        // As the app rotates: a batch on PostgreSQL, then maybe a write transaction.
+        let outcome = runtime.block_on(rotator.rotate(now, presented, client()));
         match (expected, &outcome) {
             (Expect::NewToken, Ok(rotated)) => {
                 assert_ne!(rotated.refresh_token, model.live);

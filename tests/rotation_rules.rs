@@ -34,18 +34,7 @@ fn client() -> ClientInfo {
 fn setup() -> (tempfile::TempDir, Db, session::Started) {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&common::backend::database_url(dir.path())).unwrap();
-    let started = common::write(&db, |tx| {
-        let user = users::create_user(tx, T0, "alice", "not-a-real-hash", Role::User)?;
-        session::start(
-            tx,
-            T0,
-            &LIFETIMES,
-            &user,
-            false,
-            &client(),
-            SignInMethod::Password,
-        )
-    });
+    let started = sessions_of(&db, "alice", 1).remove(0);
     (dir, db, started)
 }
 
@@ -364,4 +353,217 @@ fn sessions_from_before_the_server_secret_keep_working_and_move_to_it() {
     let after = rotate(&db, T0 + 200, &next).unwrap();
     assert_ne!(after, chain_from_database(conn, &started, &next));
     assert_eq!(live(conn, &started), 1);
+}
+
+/// Starts `n` sessions of a new user `name`.
+fn sessions_of(db: &Db, name: &'static str, n: usize) -> Vec<session::Started> {
+    common::write(db, move |tx| {
+        let user = users::create_user(tx, T0, name, "not-a-real-hash", Role::User)?;
+        (0..n)
+            .map(|_| {
+                session::start(
+                    tx,
+                    T0,
+                    &LIFETIMES,
+                    &user,
+                    false,
+                    &client(),
+                    SignInMethod::Password,
+                )
+            })
+            .collect()
+    })
+}
+
+/// A PostgreSQL database with four sessions of one user, or `None` (skipped) without one.
+fn batch_setup(test: &str) -> Option<(tempfile::TempDir, Db, [session::Started; 4])> {
+    common::backend::postgres_or_skip(test)?;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&common::backend::database_url(dir.path())).unwrap();
+    let sessions = sessions_of(&db, "bob", 4).try_into().ok()?;
+    Some((dir, db, sessions))
+}
+
+fn end_session(db: &Db, started: &session::Started, at: i64) {
+    let row = started.session.clone();
+    common::write(db, move |tx| {
+        session::end(tx, &row, at, session::EndReason::Revoked)
+    });
+}
+
+/// What a batch answered for one token, in short.
+fn answered(answer: Option<&Result<refresh::Rotated, RefreshError>>) -> &'static str {
+    match answer {
+        None => "locked path",
+        Some(Ok(_)) => "rotated",
+        Some(Err(RefreshError::Unknown)) => "unknown",
+        Some(Err(_)) => "refused",
+    }
+}
+
+fn batch(
+    db: &Db,
+    now: i64,
+    tokens: &[&str],
+    who: &ClientInfo,
+) -> Vec<Option<Result<refresh::Rotated, RefreshError>>> {
+    let mut conn = db.conn().unwrap();
+    let Conn::Postgresql(pg) = &mut *conn else {
+        unreachable!("batches are PostgreSQL's")
+    };
+    let asks: Vec<refresh::Ask<'_>> = tokens
+        .iter()
+        .map(|presented| refresh::Ask {
+            now,
+            presented,
+            client: who,
+        })
+        .collect();
+    refresh::rotate_unlocked(pg, &LIFETIMES, &secret(), &asks).unwrap()
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DOORMAN_TEST_POSTGRES_URL and run with --include-ignored"]
+fn a_batch_rotates_each_live_token_once_and_leaves_the_rest_to_the_locked_path() {
+    let Some((_dir, db, sessions)) =
+        batch_setup("a_batch_rotates_each_live_token_once_and_leaves_the_rest_to_the_locked_path")
+    else {
+        return;
+    };
+    let [first, used, ended, fourth] = sessions;
+    let conn = &mut *db.conn().unwrap();
+    let used_successor = rotate(&db, T0 + 50, &used.refresh_token).unwrap();
+    end_session(&db, &ended, T0 + 60);
+    let from = ClientInfo {
+        ip: "192.0.2.7".into(),
+        user_agent: "batch test".into(),
+    };
+    let too_long = "x".repeat(200);
+    let tokens = [
+        first.refresh_token.as_str(),
+        first.refresh_token.as_str(),
+        used.refresh_token.as_str(),
+        ended.refresh_token.as_str(),
+        "not-a-token-doorman-issued-xxxxxxxxxxxxxxxx",
+        &too_long,
+        fourth.refresh_token.as_str(),
+    ];
+    let answers = batch(&db, T0 + 100, &tokens, &from);
+    assert_eq!(
+        answers
+            .iter()
+            .map(Option::as_ref)
+            .map(answered)
+            .collect::<Vec<_>>(),
+        [
+            "rotated",
+            "locked path",
+            "locked path",
+            "locked path",
+            "unknown",
+            "unknown",
+            "rotated"
+        ],
+        "a token asked twice is rotated once; used tokens and ended sessions go on to the \
+         locked path"
+    );
+    let Some(Ok(rotated)) = &answers[0] else {
+        unreachable!()
+    };
+    let successor = rotated.refresh_token.clone();
+    for started in [&first, &fourth, &used] {
+        assert_eq!(live(conn, started), 1, "one live token per session");
+    }
+    let touched = db::sessions::find(conn, first.session.id).unwrap().unwrap();
+    assert_eq!(
+        (
+            touched.last_used_at,
+            touched.last_ip.as_str(),
+            touched.last_user_agent.as_str()
+        ),
+        (T0 + 100, "192.0.2.7", "batch test")
+    );
+    assert_eq!(
+        db::refresh_tokens::find_by_hash(conn, &session::token_hash(&used_successor))
+            .unwrap()
+            .unwrap()
+            .used_at,
+        None,
+        "the session whose used token was asked is untouched"
+    );
+
+    // The locked path agrees with what the batch wrote: the racing predecessor gets the
+    // batch's successor, and the successor rotates on, in a batch too.
+    assert_eq!(
+        rotate(&db, T0 + 101, &first.refresh_token).unwrap(),
+        successor
+    );
+    let next = batch(&db, T0 + 102, &[&successor], &from);
+    assert_eq!(answered(next[0].as_ref()), "rotated");
+    assert_eq!(live(conn, &first), 1);
+    assert!(matches!(
+        rotate(&db, T0 + 200, &first.refresh_token),
+        Err(RefreshError::Reused)
+    ));
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DOORMAN_TEST_POSTGRES_URL and run with --include-ignored"]
+fn a_batch_writes_only_tokens_still_live_in_sessions_still_open() {
+    let Some((_dir, db, sessions)) =
+        batch_setup("a_batch_writes_only_tokens_still_live_in_sessions_still_open")
+    else {
+        return;
+    };
+    let [first, second, third, _] = sessions;
+    let mut conn = db.conn().unwrap();
+    let token_of = |conn: &mut Conn, started: &session::Started| {
+        db::refresh_tokens::find_by_hash(conn, &session::token_hash(&started.refresh_token))
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    let ids = [&first, &second, &third].map(|s| token_of(&mut conn, s));
+    // Between a batch's read and its write: the first token was rotated by another request,
+    // the second's session ended.
+    rotate(&db, T0 + 10, &first.refresh_token).unwrap();
+    end_session(&db, &second, T0 + 10);
+    let hashes = [[1u8; 40], [2; 40], [3; 40]];
+    let replacements: Vec<db::refresh_tokens::Replacement<'_>> = [&first, &second, &third]
+        .iter()
+        .zip(ids)
+        .zip(&hashes)
+        .map(
+            |((started, token_id), hash)| db::refresh_tokens::Replacement {
+                token_id,
+                session: &started.session,
+                successor_hash: hash,
+                now: T0 + 20,
+                ip: "192.0.2.8",
+                user_agent: "stale read",
+            },
+        )
+        .collect();
+    let Conn::Postgresql(pg) = &mut *conn else {
+        unreachable!("batches are PostgreSQL's")
+    };
+    assert_eq!(
+        db::refresh_tokens::rotate_many(pg, &replacements).unwrap(),
+        [ids[2]]
+    );
+    for (hash, written) in hashes.iter().zip([false, false, true]) {
+        assert_eq!(
+            db::refresh_tokens::find_by_hash(&mut conn, hash)
+                .unwrap()
+                .is_some(),
+            written
+        );
+    }
+    for (started, touched) in [(&first, false), (&second, false), (&third, true)] {
+        let row = db::sessions::find(&mut conn, started.session.id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.last_ip == "192.0.2.8", touched);
+        assert_eq!(live(&mut conn, started), 1);
+    }
 }

@@ -12,6 +12,7 @@ pub mod passkeys;
 pub mod passwords;
 pub mod pending_login;
 pub mod rotation;
+pub mod rotator;
 pub mod second_factors;
 pub mod sessions;
 pub mod sudo;

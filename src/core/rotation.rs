@@ -1,6 +1,9 @@
 //! Refresh-token rotation: the one place where a refresh token is accepted, rotated, given its
 //! grace, or recognised as stolen.
 
+use std::collections::{HashMap, HashSet};
+
+use diesel::pg::PgConnection;
 use diesel::result::Error as DieselError;
 
 use super::sessions::{
@@ -10,10 +13,12 @@ use crate::auth::keys::ServerSecret;
 use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
 use crate::crypto;
+use crate::db::refresh_tokens::{RefreshTokenRow, Replacement};
 use crate::db::sessions::{Lapse, SessionRow};
-use crate::db::{self, Conn, Db, DbError, Tx, refresh_tokens::RefreshTokenRow};
+use crate::db::{self, Conn, DbError, Tx};
 
-/// Longest refresh token worth looking up; real ones are 43 characters.
+/// Longest refresh token worth looking up; real ones are 54 characters (43 before they carried
+/// their issue time).
 const MAX_REFRESH_TOKEN_LEN: usize = 128;
 
 /// A successful rotation: the session, its user's role and the refresh token to hand out.
@@ -135,7 +140,7 @@ pub fn rotate(
     let used_at = match judge(&found, now, lifetimes) {
         Verdict::Rotate => {
             // Under the lock nobody else rotates or ends the session: the writes happen.
-            let rotated = replace(tx, now, secret, presented, client, found)?;
+            let rotated = replace(tx, now, secret, presented, client, &found)?;
             return Ok(rotated.ok_or(RefreshError::SessionEnded));
         }
         Verdict::Used(used_at) => used_at,
@@ -186,94 +191,125 @@ pub fn rotate(
     Ok(Err(RefreshError::Reused))
 }
 
-/// Replaces live `token` by its successor; `None` when it was no longer live, or its session
-/// had ended, and nothing was written.
+/// A live token's successor, made (not yet written): the rotation to answer with once the
+/// writes succeed.
+struct Successor {
+    token_id: i64,
+    rotated: Rotated,
+    hash: Vec<u8>,
+}
+
+impl Successor {
+    /// The successor of live token `found`, presented as `presented`, with the session moved to
+    /// the current key version.
+    fn of(secret: &ServerSecret, presented: &str, found: &Found) -> Successor {
+        let mut session = found.session.clone();
+        session.key_version = KEY_VERSION;
+        let refresh_token = successor_token(secret, &session, presented, Issued::now());
+        Successor {
+            token_id: found.token.id,
+            hash: token_hash(&refresh_token),
+            rotated: Rotated {
+                session,
+                role: found.role.clone(),
+                refresh_token,
+            },
+        }
+    }
+
+    fn replacement<'a>(&'a self, now: i64, client: &'a ClientInfo) -> Replacement<'a> {
+        Replacement {
+            token_id: self.token_id,
+            session: &self.rotated.session,
+            successor_hash: &self.hash,
+            now,
+            ip: &client.ip,
+            user_agent: &client.user_agent,
+        }
+    }
+}
+
+/// Replaces live token `found` by its successor; `None` when it was no longer live, or its
+/// session had ended, and nothing was written.
 fn replace(
     conn: &mut Conn,
     now: i64,
     secret: &ServerSecret,
     presented: &str,
     client: &ClientInfo,
-    found: Found,
+    found: &Found,
 ) -> Result<Option<Rotated>, DieselError> {
-    let Found {
-        token,
-        mut session,
-        role,
-        ..
-    } = found;
-    session.key_version = KEY_VERSION;
-    let successor = successor_token(secret, &session, presented, Issued::now());
-    let replacement = db::refresh_tokens::Replacement {
-        token_id: token.id,
-        session: &session,
-        successor_hash: &token_hash(&successor),
-        now,
-        ip: &client.ip,
-        user_agent: &client.user_agent,
-    };
-    let replaced = db::refresh_tokens::rotate(conn, &replacement)?;
-    Ok(replaced.then_some(Rotated {
-        session,
-        role,
-        refresh_token: successor,
-    }))
+    let successor = Successor::of(secret, presented, found);
+    let replaced = db::refresh_tokens::rotate(conn, &successor.replacement(now, client))?;
+    Ok(replaced.then_some(successor.rotated))
 }
 
-/// The common rotation on PostgreSQL without a transaction: one read, then the writes as one
-/// call that rotates only a token still live in a session still open (`db::refresh_tokens::
-/// rotate`), two round trips instead of a locked transaction's seven. A token doorman never
-/// issued is refused at once (none appears later under a value a client already holds). `None`
-/// leaves the token to [`rotate`]: anything but a plain rotation by [`judge`], and a token
-/// another request rotated (or a session that ended) between the read and the write.
-fn rotate_unlocked(
-    conn: &mut Conn,
-    now: i64,
+/// A rotation asked of a batch ([`rotate_unlocked`]).
+pub struct Ask<'a> {
+    pub now: i64,
+    pub presented: &'a str,
+    pub client: &'a ClientInfo,
+}
+
+/// The common rotations on PostgreSQL, many at once and without a transaction: one read for
+/// all of them, then one call for all their writes, which rotates only tokens still live in
+/// sessions still open (`db::refresh_tokens::rotate_many`). A token doorman never issued is
+/// refused at once (none appears later under a value a client already holds). An answer of
+/// `None` leaves its token to [`rotate`]: anything but a plain rotation by [`judge`], a token
+/// asked again in the same batch, and a token another request rotated (or whose session
+/// ended) between the read and the write.
+pub fn rotate_unlocked(
+    pg: &mut PgConnection,
     lifetimes: &Lifetimes,
     secret: &ServerSecret,
-    presented: &str,
-    client: &ClientInfo,
-) -> Result<Option<Result<Rotated, RefreshError>>, DieselError> {
-    let found = if plausible(presented) {
-        find(conn, &token_hash(presented))?
-    } else {
-        None
-    };
-    let Some(found) = found else {
-        return Ok(Some(Err(RefreshError::Unknown)));
-    };
-    if !matches!(judge(&found, now, lifetimes), Verdict::Rotate) {
-        return Ok(None);
-    }
-    Ok(replace(conn, now, secret, presented, client, found)?.map(Ok))
-}
-
-/// [`rotate`] in a write transaction of its own; on PostgreSQL the common case first tries
-/// [`rotate_unlocked`].
-pub async fn rotate_on(
-    db: &Db,
-    now: i64,
-    lifetimes: Lifetimes,
-    secret: ServerSecret,
-    presented: String,
-    client: ClientInfo,
-) -> Result<Rotated, RefreshError> {
-    if db.is_postgres() {
-        let (secret, presented, client) = (secret.clone(), presented.clone(), client.clone());
-        let decided = db
-            .run(move |conn| {
-                rotate_unlocked(conn, now, &lifetimes, &secret, &presented, &client)
-                    .map_err(DbError::from)
-            })
-            .await?;
-        if let Some(answer) = decided {
-            return answer;
+    asks: &[Ask<'_>],
+) -> Result<Vec<Option<Result<Rotated, RefreshError>>>, DieselError> {
+    let keys: Vec<Option<Vec<u8>>> = asks
+        .iter()
+        .map(|ask| plausible(ask.presented).then(|| token_hash(ask.presented)))
+        .collect();
+    let wanted: Vec<&[u8]> = keys.iter().flatten().map(Vec::as_slice).collect();
+    let found: HashMap<Vec<u8>, Found> = db::refresh_tokens::find_many_with_session(pg, &wanted)?
+        .into_iter()
+        .map(|(token, session, role, disabled)| {
+            let found = Found {
+                token,
+                session,
+                role,
+                disabled,
+            };
+            (found.token.token_hash.clone(), found)
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(asks.len());
+    let mut planned = Vec::new();
+    let mut taken = HashSet::new();
+    for (index, (ask, key)) in asks.iter().zip(&keys).enumerate() {
+        let Some(found) = key.as_ref().and_then(|key| found.get(key)) else {
+            answers.push(Some(Err(RefreshError::Unknown)));
+            continue;
+        };
+        answers.push(None);
+        if matches!(judge(found, ask.now, lifetimes), Verdict::Rotate)
+            && taken.insert(found.token.id)
+        {
+            planned.push((index, Successor::of(secret, ask.presented, found)));
         }
     }
-    db.write(move |tx| {
-        rotate(tx, now, &lifetimes, &secret, &presented, &client).map_err(DbError::from)
-    })
-    .await?
+    let replacements: Vec<Replacement<'_>> = planned
+        .iter()
+        .map(|(index, successor)| successor.replacement(asks[*index].now, asks[*index].client))
+        .collect();
+    let rotated: HashSet<i64> = db::refresh_tokens::rotate_many(pg, &replacements)?
+        .into_iter()
+        .collect();
+    drop(replacements);
+    for (index, successor) in planned {
+        if rotated.contains(&successor.token_id) {
+            answers[index] = Some(Ok(successor.rotated));
+        }
+    }
+    Ok(answers)
 }
 
 /// The live child of a used token presented within `reuse_grace` of its use: the token's

@@ -9,6 +9,7 @@
 //! Lookups by a unique key use `get_result`, not `first`: SQLite re-prepares a statement whose
 //! `LIMIT` is a bound parameter every time it runs, which cost more than the rest of a rotation.
 
+pub mod batches;
 pub mod changes;
 pub mod email;
 pub mod events;
@@ -28,10 +29,11 @@ mod writer;
 
 pub use tx::{Changed, Tx};
 
-use pooled::Pooled;
+pub(crate) use pooled::Pooled;
 pub use pooled::PooledConn;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -176,6 +178,7 @@ impl DatabaseUrl {
 pub struct Manager {
     url: String,
     backend: Backend,
+    losses: pooled::Losses,
 }
 
 impl Manager {
@@ -193,12 +196,12 @@ impl ManageConnection for Manager {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<Pooled, r2d2::Error> {
-        self.open().map(Pooled::new)
+        self.open().map(|conn| Pooled::new(conn, &self.losses))
     }
 
     /// Only a connection idle for a while is checked: see `pooled.rs`.
     fn is_valid(&self, conn: &mut Pooled) -> Result<(), r2d2::Error> {
-        if !conn.idle_long() {
+        if !conn.needs_check() {
             return Ok(());
         }
         conn.batch_execute("SELECT 1")
@@ -207,10 +210,10 @@ impl ManageConnection for Manager {
 
     /// A connection given back inside a transaction (its user panicked) is closed, never
     /// handed to the next request half-way through someone else's writes; so is one whose
-    /// server went away under it (diesel then marks its transaction state broken).
+    /// server went away under it.
     fn has_broken(&self, conn: &mut Pooled) -> bool {
         conn.given_back();
-        std::thread::panicking() || Transactions::is_broken_transaction_manager(conn)
+        std::thread::panicking() || conn.lost() || Transactions::is_broken_transaction_manager(conn)
     }
 }
 
@@ -257,6 +260,10 @@ type Transactions = <Conn as Connection>::TransactionManager;
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<Manager>,
+    /// What the pool connects to, for connections kept outside it ([`Db::connect`]).
+    url: Arc<str>,
+    backend: Backend,
+    losses: pooled::Losses,
     after: tx::SharedAfterCommit,
     /// SQLite's writer thread; PostgreSQL writes through the pool.
     writer: Option<writer::Writer>,
@@ -290,6 +297,7 @@ impl Db {
                 DbError::Unavailable(format!("cannot create `{}`: {e}", file.display()))
             })?;
         }
+        let losses = pooled::Losses::default();
         let pool = Pool::builder()
             .max_size(settings.size)
             .connection_timeout(settings.timeout)
@@ -300,17 +308,22 @@ impl Db {
             .build(Manager {
                 url: url.to_owned(),
                 backend,
+                losses: losses.clone(),
             })
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
         let writer = match backend {
             Backend::Sqlite => Some(writer::Writer::start(Manager {
                 url: url.to_owned(),
                 backend,
+                losses: pooled::Losses::default(),
             })?),
             Backend::Postgresql => None,
         };
         let db = Db {
             pool,
+            url: url.into(),
+            backend,
+            losses,
             after: tx::SharedAfterCommit::default(),
             writer,
         };
@@ -327,6 +340,19 @@ impl Db {
         self.pool
             .get()
             .map(PooledConn)
+            .map_err(|e| DbError::Unavailable(e.to_string()))
+    }
+
+    /// A connection of its own, outside the pool, for a thread that keeps one: checked before
+    /// use as the pool checks its own ([`Pooled::needs_check`]).
+    pub(crate) fn connect(&self) -> Result<Pooled, DbError> {
+        let manager = Manager {
+            url: self.url.to_string(),
+            backend: self.backend,
+            losses: self.losses.clone(),
+        };
+        manager
+            .connect()
             .map_err(|e| DbError::Unavailable(e.to_string()))
     }
 

@@ -1,7 +1,8 @@
 //! Queries of the `refresh_tokens` table: hashes only, linked child to parent.
 
+use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Binary, Integer, Text};
+use diesel::sql_types::{Array, BigInt, Binary, Integer, Text};
 
 use super::schema::{refresh_tokens, sessions, users};
 use super::sessions::SessionRow;
@@ -9,16 +10,17 @@ use super::sqlite_rotation;
 use super::{Conn, native};
 
 diesel::define_sql_function! {
-    /// PostgreSQL's rotation writes in one call (migration `2026-12-07-000000_rotation_function`).
-    fn doorman_rotate_token(
-        token_id: BigInt,
-        session_id: BigInt,
-        successor_hash: Binary,
-        now: BigInt,
-        ip: Text,
-        user_agent: Text,
-        key_version: Integer,
-    ) -> Bool;
+    /// PostgreSQL's writes of many rotations in one call, one array element per rotation; the
+    /// token ids it rotated (migration `2026-12-09-000000_rotate_in_batches`).
+    fn doorman_rotate_tokens(
+        token_ids: Array<BigInt>,
+        session_ids: Array<BigInt>,
+        successor_hashes: Array<Binary>,
+        nows: Array<BigInt>,
+        ips: Array<Text>,
+        user_agents: Array<Text>,
+        key_versions: Array<Integer>,
+    ) -> Array<BigInt>;
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -92,6 +94,25 @@ pub fn find_with_session(
     .optional()
 }
 
+/// [`find_with_session`] for many tokens in one query (PostgreSQL's batches of rotations, on a
+/// connection that plans it as lookups by key: `db::batches`): the tokens found, in no
+/// particular order.
+pub fn find_many_with_session(
+    pg: &mut PgConnection,
+    token_hashes: &[&[u8]],
+) -> QueryResult<Vec<(RefreshTokenRow, SessionRow, String, bool)>> {
+    refresh_tokens::table
+        .inner_join(sessions::table.inner_join(users::table))
+        .filter(refresh_tokens::token_hash.eq_any(token_hashes))
+        .select((
+            RefreshTokenRow::as_select(),
+            SessionRow::as_select(),
+            users::role,
+            users::disabled,
+        ))
+        .load(pg)
+}
+
 /// The token that replaced `parent_id`, if any.
 pub fn find_child(conn: &mut Conn, parent_id: i64) -> QueryResult<Option<RefreshTokenRow>> {
     refresh_tokens::table
@@ -116,24 +137,35 @@ pub struct Replacement<'a> {
 /// the session records its use (and `key_version`). False, and nothing written, when the token
 /// was no longer live or, on PostgreSQL, its session had ended.
 ///
-/// PostgreSQL does it in one call that locks the session and checks it, so it is safe outside a
-/// transaction. SQLite runs the statements in the writer's transaction, whose caller read the
+/// PostgreSQL does it in one call ([`rotate_many`]), safe outside a transaction. SQLite runs the statements in the writer's transaction, whose caller read the
 /// session open under the write lock; the session is not checked again there, as diesel
 /// prepares every `UPDATE` anew and a subquery made each rotation an eighth slower.
 pub fn rotate(conn: &mut Conn, r: &Replacement<'_>) -> QueryResult<bool> {
     match conn {
-        Conn::Postgresql(pg) => diesel::select(doorman_rotate_token(
-            r.token_id,
-            r.session.id,
-            r.successor_hash,
-            r.now,
-            r.ip,
-            r.user_agent,
-            r.session.key_version,
-        ))
-        .get_result(pg),
+        Conn::Postgresql(pg) => Ok(!rotate_many(pg, std::slice::from_ref(r))?.is_empty()),
         Conn::Sqlite(lite) => sqlite_rotation::rotate(lite, r),
     }
+}
+
+/// The writes of many rotations on PostgreSQL in one call, each as [`rotate`] does them: the
+/// sessions are locked in id order (two batches never wait for each other in a circle), and
+/// only a token still live in a session still open is rotated. Returns the ids of the tokens it
+/// rotated. The tokens must differ.
+pub fn rotate_many(pg: &mut PgConnection, rs: &[Replacement<'_>]) -> QueryResult<Vec<i64>> {
+    if rs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let column = |f: fn(&Replacement<'_>) -> i64| rs.iter().map(f).collect::<Vec<_>>();
+    diesel::select(doorman_rotate_tokens(
+        column(|r| r.token_id),
+        column(|r| r.session.id),
+        rs.iter().map(|r| r.successor_hash).collect::<Vec<_>>(),
+        column(|r| r.now),
+        rs.iter().map(|r| r.ip).collect::<Vec<_>>(),
+        rs.iter().map(|r| r.user_agent).collect::<Vec<_>>(),
+        rs.iter().map(|r| r.session.key_version).collect::<Vec<_>>(),
+    ))
+    .get_result(pg)
 }
 
 /// How many rotations there have been (tokens that replaced another).

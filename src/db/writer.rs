@@ -60,6 +60,7 @@ impl Writer {
         let checkpointer = Manager {
             url: manager.url.clone(),
             backend: manager.backend,
+            losses: manager.losses.clone(),
         };
         spawn("doorman-sqlite-writer", move || serve(&manager, jobs))?;
         let watched = Arc::downgrade(&alive);

@@ -9,13 +9,12 @@ use rocket::http::Cookie;
 use rocket::{Data, Request, Response};
 
 use super::cookies::CookiePolicy;
-use crate::auth::keys::ServerSecret;
 use crate::auth::revocation::Revocations;
 use crate::auth::tokens::{AccessClaims, TokenService};
 use crate::clock::SharedClock;
-use crate::core::rotation::{self as refresh, RefreshError};
+use crate::core::rotation::RefreshError;
+use crate::core::rotator::Rotator;
 use crate::core::sessions::Lifetimes;
-use crate::db::Db;
 use crate::http::area::Area;
 
 /// Who the request is from, decided by the fairing.
@@ -86,18 +85,16 @@ async fn authenticate(req: &Request<'_>) -> (AuthState, Vec<Cookie<'static>>) {
         Some(tokens),
         Some(policy),
         Some(clock),
-        Some(db),
+        Some(rotator),
         Some(lifetimes),
         Some(revocations),
-        Some(secret),
     ) = (
         rocket.state::<TokenService>(),
         rocket.state::<CookiePolicy>(),
         rocket.state::<SharedClock>(),
-        rocket.state::<Db>(),
+        rocket.state::<Rotator>(),
         rocket.state::<Lifetimes>(),
         rocket.state::<Revocations>(),
-        rocket.state::<ServerSecret>(),
     )
     else {
         return (AuthState::Anonymous, Vec::new());
@@ -114,7 +111,7 @@ async fn authenticate(req: &Request<'_>) -> (AuthState, Vec<Cookie<'static>>) {
         return (AuthState::Anonymous, clear.into_iter().collect());
     };
     let client = crate::http::client_info::of(req);
-    let outcome = refresh::rotate_on(db, now, *lifetimes, secret.clone(), presented, client).await;
+    let outcome = rotator.rotate(now, presented, client).await;
     match outcome {
         Ok(rotated) => {
             let session = &rotated.session;

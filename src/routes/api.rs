@@ -8,12 +8,12 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::auth::keys::ServerSecret;
 use crate::auth::tokens::TokenService;
 use crate::core::accounts::{Accounts, LoginAttempt, LoginError, LoginOutcome, SignedInSession};
 use crate::core::admin;
 use crate::core::pending_login::SecondStepError;
-use crate::core::rotation::{self, LogoutOutcome, RefreshError, rotate_on};
+use crate::core::rotation::{self, LogoutOutcome, RefreshError};
+use crate::core::rotator::Rotator;
 use crate::core::sessions::{self as session, Lifetimes};
 use crate::db::{self, DbError, sessions::SessionRow, users::UserRow};
 use crate::http::bearer::{Bearer, BearerAdmin};
@@ -252,12 +252,11 @@ pub async fn refresh(
     client: ClientInfo,
     accounts: Accounts<'_>,
     tokens: &State<TokenService>,
-    secret: &State<ServerSecret>,
+    rotator: &State<Rotator>,
     fx: Effects<'_>,
 ) -> ApiResult<Json<Value>> {
     let (now, lifetimes, presented) = (fx.now, accounts.lifetimes, body.0.refresh_token);
-    let secret = secret.inner().clone();
-    let outcome = rotate_on(accounts.db, now, lifetimes, secret, presented, client).await;
+    let outcome = rotator.rotate(now, presented, client).await;
     match outcome {
         Ok(rotated) => {
             let pair = Pair {
