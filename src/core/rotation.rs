@@ -303,7 +303,6 @@ pub fn rotate_unlocked(
     let rotated: HashSet<i64> = db::refresh_tokens::rotate_many(pg, &replacements)?
         .into_iter()
         .collect();
-    drop(replacements);
     for (index, successor) in planned {
         if rotated.contains(&successor.token_id) {
             answers[index] = Some(Ok(successor.rotated));

@@ -13,7 +13,7 @@ use super::client::ClientInfo;
 use super::rotation::{self, Ask, RefreshError, Rotated};
 use super::sessions::Lifetimes;
 use crate::auth::keys::ServerSecret;
-use crate::db::batches::{Batches, Served};
+use crate::db::batches::Batches;
 use crate::db::{Conn, Db, DbError};
 
 /// Most rotations in one batch.
@@ -121,13 +121,13 @@ fn unavailable(why: &str) -> Outcome {
 /// Serves one batch on PostgreSQL and answers each of its rotations. When the batch's queries
 /// fail (say PostgreSQL chose it as the victim of a deadlock with an admin's change to many
 /// sessions), its rotations go to the locked path one by one; when the database is out of
-/// reach, each hears so, and the connection is dropped.
+/// reach, each hears so (and the connection, having found its server gone, is closed).
 fn serve(
     conn: Result<&mut Conn, DbError>,
     lifetimes: &Lifetimes,
     secret: &ServerSecret,
     batch: Vec<Queued>,
-) -> Served {
+) {
     let asks: Vec<Ask<'_>> = batch
         .iter()
         .map(|q| Ask {
@@ -145,7 +145,6 @@ fn serve(
         )),
         Err(e) => Err(e),
     };
-    drop(asks);
     let mut answers = match answers {
         Ok(answers) => answers.into_iter(),
         Err(DbError::Query(e)) => {
@@ -156,7 +155,7 @@ fn serve(
             for q in batch {
                 let _ = q.reply.send(unavailable(&why));
             }
-            return Served::Lost;
+            return;
         }
     };
     for q in batch {
@@ -169,5 +168,4 @@ fn serve(
         };
         let _ = q.reply.send(outcome);
     }
-    Served::Kept
 }

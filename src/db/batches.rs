@@ -14,20 +14,11 @@ use std::sync::mpsc;
 
 use diesel::connection::SimpleConnection;
 
-use super::{Conn, Db, DbError, Pooled, ping};
+use super::{Conn, Db, DbError, Pooled};
 
 /// The planner settings of a batch connection (see the module's text).
 const KEY_LOOKUPS_ONLY: &str =
     "SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off";
-
-/// What serving a batch left of the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Served {
-    /// It can serve the next batch.
-    Kept,
-    /// It failed in a way that may have broken it: the next batch gets a new one.
-    Lost,
-}
 
 /// The queue's sending end; its thread ends when the last clone is dropped.
 #[derive(Clone)]
@@ -41,7 +32,7 @@ impl<J: Send + 'static> Batches<J> {
     /// the next one.
     pub fn start<F>(db: &Db, name: &str, max: usize, serve: F) -> Result<Batches<J>, DbError>
     where
-        F: Fn(Result<&mut Conn, DbError>, Vec<J>) -> Served + Send + 'static,
+        F: Fn(Result<&mut Conn, DbError>, Vec<J>) + Send + 'static,
     {
         let (queue, items) = mpsc::channel::<J>();
         let db = db.clone();
@@ -55,9 +46,8 @@ impl<J: Send + 'static> Batches<J> {
                     // dropped) and the connection with it; the thread goes on.
                     kept = catch_unwind(AssertUnwindSafe(|| match conn {
                         Ok(mut conn) => {
-                            let served = serve(Ok(&mut conn), batch);
-                            conn.given_back();
-                            (served == Served::Kept && !conn.lost()).then_some(conn)
+                            serve(Ok(&mut conn), batch);
+                            db.given_back(&mut conn).then_some(conn)
                         }
                         Err(e) => {
                             serve(Err(e), batch);
@@ -77,12 +67,12 @@ impl<J: Send + 'static> Batches<J> {
     }
 }
 
-/// The kept connection if it still answers, or a new one. It is checked when the pool would
-/// check one of its own (after a quiet while, or when another connection found the server
-/// gone): a server restarted meanwhile costs no batch.
+/// The kept connection if it may serve again (the pool's check: after a quiet while, or once
+/// another connection found the server gone), or a new one: a server restarted meanwhile costs
+/// no batch.
 fn ready(db: &Db, kept: Option<Pooled>) -> Result<Pooled, DbError> {
     if let Some(mut conn) = kept
-        && (!conn.needs_check() || ping(&mut conn).is_ok())
+        && db.ready(&mut conn)
     {
         return Ok(conn);
     }

@@ -33,7 +33,6 @@ pub(crate) use pooled::Pooled;
 pub use pooled::PooledConn;
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -174,7 +173,7 @@ impl DatabaseUrl {
 }
 
 /// Opens connections of the backend the URL names (the pool's connection manager).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Manager {
     url: String,
     backend: Backend,
@@ -260,10 +259,8 @@ type Transactions = <Conn as Connection>::TransactionManager;
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<Manager>,
-    /// What the pool connects to, for connections kept outside it ([`Db::connect`]).
-    url: Arc<str>,
-    backend: Backend,
-    losses: pooled::Losses,
+    /// The pool's manager, for connections kept outside it ([`Db::connect`]).
+    manager: Manager,
     after: tx::SharedAfterCommit,
     /// SQLite's writer thread; PostgreSQL writes through the pool.
     writer: Option<writer::Writer>,
@@ -297,7 +294,11 @@ impl Db {
                 DbError::Unavailable(format!("cannot create `{}`: {e}", file.display()))
             })?;
         }
-        let losses = pooled::Losses::default();
+        let manager = Manager {
+            url: url.to_owned(),
+            backend,
+            losses: pooled::Losses::default(),
+        };
         let pool = Pool::builder()
             .max_size(settings.size)
             .connection_timeout(settings.timeout)
@@ -305,25 +306,15 @@ impl Db {
             // checked as it goes out (pooled.rs). A SQLite file cannot.
             .test_on_check_out(backend == Backend::Postgresql)
             .connection_customizer(Box::new(SqlitePragmas))
-            .build(Manager {
-                url: url.to_owned(),
-                backend,
-                losses: losses.clone(),
-            })
+            .build(manager.clone())
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
         let writer = match backend {
-            Backend::Sqlite => Some(writer::Writer::start(Manager {
-                url: url.to_owned(),
-                backend,
-                losses: pooled::Losses::default(),
-            })?),
+            Backend::Sqlite => Some(writer::Writer::start(manager.clone())?),
             Backend::Postgresql => None,
         };
         let db = Db {
             pool,
-            url: url.into(),
-            backend,
-            losses,
+            manager,
             after: tx::SharedAfterCommit::default(),
             writer,
         };
@@ -343,17 +334,23 @@ impl Db {
             .map_err(|e| DbError::Unavailable(e.to_string()))
     }
 
-    /// A connection of its own, outside the pool, for a thread that keeps one: checked before
-    /// use as the pool checks its own ([`Pooled::needs_check`]).
+    /// A connection of its own, outside the pool, for a thread that keeps one; it is checked
+    /// and given back by the pool's own rules ([`Db::ready`], [`Db::given_back`]).
     pub(crate) fn connect(&self) -> Result<Pooled, DbError> {
-        let manager = Manager {
-            url: self.url.to_string(),
-            backend: self.backend,
-            losses: self.losses.clone(),
-        };
-        manager
+        self.manager
             .connect()
             .map_err(|e| DbError::Unavailable(e.to_string()))
+    }
+
+    /// Whether a kept connection may be used again, checked as the pool checks its own.
+    pub(crate) fn ready(&self, conn: &mut Pooled) -> bool {
+        self.manager.is_valid(conn).is_ok()
+    }
+
+    /// Records that a kept connection's work is done; false when it is broken and must go, as
+    /// the pool would close it.
+    pub(crate) fn given_back(&self, conn: &mut Pooled) -> bool {
+        !self.manager.has_broken(conn)
     }
 
     /// Whether this is PostgreSQL, where a write need not queue for one writer thread.

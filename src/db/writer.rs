@@ -57,11 +57,7 @@ impl Writer {
     pub(super) fn start(manager: Manager) -> Result<Writer, DbError> {
         let (queue, jobs) = mpsc::channel::<Job>();
         let alive = Arc::new(());
-        let checkpointer = Manager {
-            url: manager.url.clone(),
-            backend: manager.backend,
-            losses: manager.losses.clone(),
-        };
+        let checkpointer = manager.clone();
         spawn("doorman-sqlite-writer", move || serve(&manager, jobs))?;
         let watched = Arc::downgrade(&alive);
         spawn("doorman-sqlite-checkpoint", move || {
