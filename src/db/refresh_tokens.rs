@@ -137,9 +137,10 @@ pub struct Replacement<'a> {
 /// the session records its use (and `key_version`). False, and nothing written, when the token
 /// was no longer live or, on PostgreSQL, its session had ended.
 ///
-/// PostgreSQL does it in one call ([`rotate_many`]), safe outside a transaction. SQLite runs the statements in the writer's transaction, whose caller read the
-/// session open under the write lock; the session is not checked again there, as diesel
-/// prepares every `UPDATE` anew and a subquery made each rotation an eighth slower.
+/// PostgreSQL does it as a batch of one ([`rotate_many`]), safe outside a transaction. SQLite
+/// runs the statements in the writer's transaction, whose caller read the session open under
+/// the write lock; the session is not checked again there, as diesel prepares every `UPDATE`
+/// anew and a subquery made each rotation an eighth slower.
 pub fn rotate(conn: &mut Conn, r: &Replacement<'_>) -> QueryResult<bool> {
     match conn {
         Conn::Postgresql(pg) => Ok(!rotate_many(pg, std::slice::from_ref(r))?.is_empty()),
