@@ -12,8 +12,9 @@
 //! (`taskset`), so the server's own cost is what the rates show.
 //!
 //! `BENCH_BASELINE=<path of another doorman binary>` (an older build) also runs the refresh
-//! scenarios b and c on that binary, taking turns with this build a second at a time, and prints
-//! this build's rates against it.
+//! scenarios b and c on that binary, and g's JSON refresh on a pair of it (a database of its
+//! own in the same cluster), taking turns with this build a second at a time, and prints this
+//! build's rates against it.
 
 #![allow(
     clippy::unwrap_used,
@@ -361,17 +362,18 @@ fn load(server: &Server, name: &str, workers: Vec<Step>) -> Row {
     row(name, run_for(&[server], workers, seconds()))
 }
 
+/// A scenario of an interleaved run: its name, the servers it loads (workers spread over
+/// them), and its workers.
+type Scenario<'a> = (&'a str, &'a [&'a Server], &'a dyn Fn() -> Vec<Step>);
+
 /// Scenarios to be compared with each other: they take turns, one second each, for the
 /// benchmark's duration apiece, so a drift in the machine's speed (other tenants, clock
 /// scaling) touches all of them alike.
-/// A scenario of an interleaved run: its name, the server it loads, and its workers.
-type Scenario<'a> = (&'a str, &'a Server, &'a dyn Fn() -> Vec<Step>);
-
 fn interleaved(scenarios: &[Scenario<'_>]) -> Vec<Row> {
     let mut samples: Vec<Sample> = scenarios.iter().map(|_| Sample::default()).collect();
     for _ in 0..seconds().as_secs().max(1) {
-        for ((_, server, workers), sample) in scenarios.iter().zip(&mut samples) {
-            sample.add(run_for(&[server], workers(), Duration::from_secs(1)));
+        for ((_, servers, workers), sample) in scenarios.iter().zip(&mut samples) {
+            sample.add(run_for(servers, workers(), Duration::from_secs(1)));
         }
     }
     scenarios
@@ -478,6 +480,16 @@ fn scenario(rows: &mut Vec<Row>, server: &Server, name: &str, workers: impl FnOn
     }
 }
 
+/// Ratios of interleaved pairs: each baseline row followed by this build's.
+fn against_baseline(ratios: &mut Vec<(String, f64)>, measured: &[Row]) {
+    for pair in measured.chunks(2) {
+        ratios.push((
+            format!("{}: this build against the baseline", pair[1].name),
+            pair[1].rate / pair[0].rate,
+        ));
+    }
+}
+
 fn refreshers(server: &Server, n: usize, make: fn(String) -> Step) -> Vec<Step> {
     (0..n)
         .map(|_| make(api_login(&server.base, "admin").1))
@@ -531,15 +543,19 @@ fn main() {
         let floor = Server::floor(dir.path());
         let floor_page = pages("/page", Some(signed_in.clone()));
         let measured = interleaved(&[
-            ("floor. bare Rocket, same JWT cookie", &floor, &floor_page),
-            ("a. GET /login (anonymous)", &server, &login),
-            ("a'. GET / (anonymous)", &server, &anonymous),
+            (
+                "floor. bare Rocket, same JWT cookie",
+                &[&floor],
+                &floor_page,
+            ),
+            ("a. GET /login (anonymous)", &[&server], &login),
+            ("a'. GET / (anonymous)", &[&server], &anonymous),
             (
                 "a'. GET / (signed in: the guard's own cost)",
-                &server,
+                &[&server],
                 &guarded,
             ),
-            ("a. GET /profile (signed in)", &server, &profile),
+            ("a. GET /profile (signed in)", &[&server], &profile),
         ]);
         let base = measured[0].rate;
         for row in &measured[1..] {
@@ -547,14 +563,16 @@ fn main() {
         }
         rows.extend(measured);
     }
-    match std::env::var_os("BENCH_BASELINE") {
+    let baseline = std::env::var_os("BENCH_BASELINE").map(std::path::PathBuf::from);
+    match &baseline {
         Some(baseline) if wanted("b") || wanted("c") => {
             let old_dir = tempfile::tempdir().unwrap();
-            let old = Server::start_program(old_dir.path(), std::path::Path::new(&baseline), 4);
+            let old = Server::start_program(old_dir.path(), baseline, 4);
+            let (old, server) = ([&old], [&server]);
             let silent = |server: &Server| refreshers(server, n, silent_refresh);
             let json = |server: &Server| refreshers(server, n, api_refresh);
-            let (old_silent, new_silent) = (|| silent(&old), || silent(&server));
-            let (old_json, new_json) = (|| json(&old), || json(&server));
+            let (old_silent, new_silent) = (|| silent(old[0]), || silent(server[0]));
+            let (old_json, new_json) = (|| json(old[0]), || json(server[0]));
             let mut pairs: Vec<[Scenario<'_>; 2]> = Vec::new();
             if wanted("b") {
                 pairs.push([
@@ -573,12 +591,7 @@ fn main() {
                 ]);
             }
             let measured = interleaved(&pairs.concat());
-            for pair in measured.chunks(2) {
-                ratios.push((
-                    format!("{}: this build against the baseline", pair[1].name),
-                    pair[1].rate / pair[0].rate,
-                ));
-            }
+            against_baseline(&mut ratios, &measured);
             rows.extend(measured);
         }
         _ => {
@@ -615,7 +628,7 @@ fn main() {
         && let Some(cluster) = postgres::Cluster::start()
     {
         let dir = tempfile::tempdir().unwrap();
-        let pair = postgres::instances(&cluster, dir.path());
+        let pair = postgres::this_builds(&cluster, dir.path());
         let measured = postgres::rows(&pair, n, seconds(), |server, n| {
             (
                 refreshers(server, n, silent_refresh),
@@ -633,6 +646,29 @@ fn main() {
             ));
         }
         rows.extend(measured);
+        if let Some(baseline) = &baseline
+            && let Some(url) = cluster.database("doorman_bench_baseline")
+        {
+            let old_dir = tempfile::tempdir().unwrap();
+            let old = postgres::instances(&url, old_dir.path(), baseline);
+            let (old, new) = ([&old[0], &old[1]], [&pair[0], &pair[1]]);
+            let old_json = || refreshers(old[0], n, api_refresh);
+            let new_json = || refreshers(new[0], n, api_refresh);
+            let measured = interleaved(&[
+                (
+                    "g. PostgreSQL, 2 instances: POST /api/auth/refresh, baseline binary",
+                    &old,
+                    &old_json,
+                ),
+                (
+                    "g. PostgreSQL, 2 instances: POST /api/auth/refresh, this build (turns)",
+                    &new,
+                    &new_json,
+                ),
+            ]);
+            against_baseline(&mut ratios, &measured);
+            rows.extend(measured);
+        }
         reach = postgres::revocation_reach(&pair, 5, refreshers(&pair[0], n, api_refresh));
     }
 

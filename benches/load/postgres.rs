@@ -49,15 +49,21 @@ impl Cluster {
             return None;
         }
         let cluster = Cluster { data, port };
-        let mut admin = PgConnection::establish(&cluster.url("postgres")).ok()?;
+        cluster.database(DATABASE)?;
+        Some(cluster)
+    }
+
+    /// Creates database `name` (`synchronous_commit = off`) and gives its URL.
+    pub fn database(&self, name: &str) -> Option<String> {
+        let mut admin = PgConnection::establish(&self.url("postgres")).ok()?;
         for statement in [
-            format!("DROP DATABASE IF EXISTS {DATABASE}"),
-            format!("CREATE DATABASE {DATABASE}"),
-            format!("ALTER DATABASE {DATABASE} SET synchronous_commit = off"),
+            format!("DROP DATABASE IF EXISTS {name}"),
+            format!("CREATE DATABASE {name}"),
+            format!("ALTER DATABASE {name} SET synchronous_commit = off"),
         ] {
             admin.batch_execute(&statement).ok()?;
         }
-        Some(cluster)
+        Some(self.url(name))
     }
 
     pub fn url(&self, database: &str) -> String {
@@ -77,14 +83,13 @@ impl Drop for Cluster {
     }
 }
 
-/// Two instances sharing one data folder (so one signing key and server secret) and one
-/// database.
-pub fn instances(cluster: &Cluster, dir: &std::path::Path) -> [Server; 2] {
-    let url = cluster.url(DATABASE);
+/// Two instances of `program` sharing one data folder (so one signing key and server secret)
+/// and the database at `url`.
+pub fn instances(url: &str, dir: &std::path::Path, program: &std::path::Path) -> [Server; 2] {
     let launch = |log| Launch {
-        program: this_build(),
+        program,
         bcrypt_cost: 4,
-        database_url: Some(&url),
+        database_url: Some(url),
         pinned: false,
         log,
     };
@@ -92,6 +97,11 @@ pub fn instances(cluster: &Cluster, dir: &std::path::Path) -> [Server; 2] {
     let first = Server::launch(dir, &launch("doorman-1.log"));
     let second = Server::launch(dir, &launch("doorman-2.log"));
     [first, second]
+}
+
+/// This build's pair, on the bench database.
+pub fn this_builds(cluster: &Cluster, dir: &std::path::Path) -> [Server; 2] {
+    instances(&cluster.url(DATABASE), dir, this_build())
 }
 
 /// The `g` rows: the signed-in page, silent refresh and JSON refresh, spread over both instances.

@@ -11,7 +11,8 @@ use super::{Conn, native};
 
 diesel::define_sql_function! {
     /// PostgreSQL's writes of many rotations in one call, one array element per rotation; the
-    /// token ids it rotated (migration `2026-12-09-000000_rotate_in_batches`).
+    /// token ids it rotated (migrations `2026-12-09-000000_rotate_in_batches`, and
+    /// `2026-12-10-000000_rotate_in_one_statement` for its body now).
     fn doorman_rotate_tokens(
         token_ids: Array<BigInt>,
         session_ids: Array<BigInt>,
