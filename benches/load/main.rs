@@ -4,7 +4,7 @@
 //! from this process (one keep-alive connection per worker thread, see `wire`), and prints a table with
 //! requests/s, p50 and p99 latency, the server's CPU time per second and its peak RSS.
 //! `BENCH_SECONDS` (default 5) sets each run's length, `BENCH_CONNECTIONS` (default 16) the
-//! workers.
+//! workers, `BENCH_PG_CONNECTIONS` (default 64) those of the PostgreSQL scenario `g`.
 //!
 //! The pages are measured beside a floor (`floor`): a bare Rocket app that verifies the same
 //! access-token cookie, served by this same program started again with `--floor`. On a machine
@@ -58,6 +58,15 @@ fn connections() -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(16)
+}
+
+/// The connections of `g`: several instances are for many clients, and 64 is the load the
+/// PostgreSQL target was set at.
+fn pg_connections() -> usize {
+    std::env::var("BENCH_PG_CONNECTIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64)
 }
 
 struct Server {
@@ -515,7 +524,8 @@ fn main() {
     }
     let n = connections();
     println!(
-        "doorman load benchmark: {n} connections, {:?} per run, {} cores, {}",
+        "doorman load benchmark: {n} connections ({} for g), {:?} per run, {} cores, {}",
+        pg_connections(),
         seconds(),
         cores,
         if pinned {
@@ -619,41 +629,49 @@ fn main() {
             || refreshers(&server, n, silent_refresh),
         );
     }
-    peak = peak.max(server.peak_rss());
-    drop(server);
 
-    // g: two instances on PostgreSQL, against c's single SQLite instance.
+    // g: two instances on PostgreSQL; their JSON refresh takes turns with the SQLite instance's
+    // at the same load.
     let mut reach = Vec::new();
     if wanted("g")
         && let Some(cluster) = postgres::Cluster::start()
     {
+        let m = pg_connections();
         let dir = tempfile::tempdir().unwrap();
         let pair = postgres::this_builds(&cluster, dir.path());
-        let measured = postgres::rows(&pair, n, seconds(), |server, n| {
+        rows.extend(postgres::rows(
+            &pair,
+            m,
+            seconds(),
+            refreshers(&pair[0], m, silent_refresh),
+        ));
+        let (sqlite, both) = ([&server], [&pair[0], &pair[1]]);
+        let sqlite_json = || refreshers(sqlite[0], m, api_refresh);
+        let pg_json = || refreshers(both[0], m, api_refresh);
+        let measured = interleaved(&[
             (
-                refreshers(server, n, silent_refresh),
-                refreshers(server, n, api_refresh),
-            )
-        });
-        let sqlite = rows
-            .iter()
-            .find(|r| r.name.starts_with("c."))
-            .map(|r| r.rate);
-        if let (Some(sqlite), Some(pg)) = (sqlite, measured.get(2)) {
-            ratios.push((
-                "g. JSON refresh, 2 PostgreSQL instances, against c (1 SQLite instance)".into(),
-                pg.rate / sqlite,
-            ));
-        }
+                "g. 1 SQLite instance, same load: POST /api/auth/refresh",
+                &sqlite,
+                &sqlite_json,
+            ),
+            (
+                "g. PostgreSQL, 2 instances: POST /api/auth/refresh",
+                &both,
+                &pg_json,
+            ),
+        ]);
+        ratios.push((
+            "g. JSON refresh, 2 PostgreSQL instances, against 1 SQLite instance (turns)".into(),
+            measured[1].rate / measured[0].rate,
+        ));
         rows.extend(measured);
         if let Some(baseline) = &baseline
             && let Some(url) = cluster.database("doorman_bench_baseline")
         {
             let old_dir = tempfile::tempdir().unwrap();
             let old = postgres::instances(&url, old_dir.path(), baseline);
-            let (old, new) = ([&old[0], &old[1]], [&pair[0], &pair[1]]);
-            let old_json = || refreshers(old[0], n, api_refresh);
-            let new_json = || refreshers(new[0], n, api_refresh);
+            let old = [&old[0], &old[1]];
+            let old_json = || refreshers(old[0], m, api_refresh);
             let measured = interleaved(&[
                 (
                     "g. PostgreSQL, 2 instances: POST /api/auth/refresh, baseline binary",
@@ -662,15 +680,17 @@ fn main() {
                 ),
                 (
                     "g. PostgreSQL, 2 instances: POST /api/auth/refresh, this build (turns)",
-                    &new,
-                    &new_json,
+                    &both,
+                    &pg_json,
                 ),
             ]);
             against_baseline(&mut ratios, &measured);
             rows.extend(measured);
         }
-        reach = postgres::revocation_reach(&pair, 5, refreshers(&pair[0], n, api_refresh));
+        reach = postgres::revocation_reach(&pair, 5, refreshers(&pair[0], m, api_refresh));
     }
+    peak = peak.max(server.peak_rss());
+    drop(server);
 
     // d–e at real bcrypt costs.
     for cost in [12, 10] {

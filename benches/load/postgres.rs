@@ -2,6 +2,7 @@
 //! (`.ci/postgres`: Debian's packages, a throwaway data folder), with `synchronous_commit = off`
 //! for the bench database (the match for SQLite's `synchronous = NORMAL`). The two servers and
 //! PostgreSQL share the cores, as several instances do; the load generator stays where it is.
+//! Their JSON refresh takes turns with the SQLite instance's at the same load, for the ratio.
 //! Without PostgreSQL at hand the rows are left out, with a line saying so.
 
 use std::process::{Command, Stdio};
@@ -104,20 +105,15 @@ pub fn this_builds(cluster: &Cluster, dir: &std::path::Path) -> [Server; 2] {
     instances(&cluster.url(DATABASE), dir, this_build())
 }
 
-/// The `g` rows: the signed-in page, silent refresh and JSON refresh, spread over both instances.
-pub fn rows(
-    pair: &[Server; 2],
-    n: usize,
-    duration: Duration,
-    refreshers: impl Fn(&Server, usize) -> (Vec<Step>, Vec<Step>),
-) -> Vec<Row> {
+/// The `g` rows of the pair alone: the signed-in page and silent refresh, spread over both
+/// instances (JSON refresh takes turns with SQLite, in `main`).
+pub fn rows(pair: &[Server; 2], n: usize, duration: Duration, silent: Vec<Step>) -> Vec<Row> {
     let both = [&pair[0], &pair[1]];
     let (access, _) = api_login(&pair[0].base, "admin");
     let cookie = format!("{ACCESS}={access}");
     let pages = (0..n)
         .map(|_| get("/profile", Some(cookie.clone())))
         .collect();
-    let (silent, api) = refreshers(&pair[0], n);
     vec![
         row(
             "g. PostgreSQL, 2 instances: GET /profile (signed in)",
@@ -126,10 +122,6 @@ pub fn rows(
         row(
             "g. PostgreSQL, 2 instances: silent refresh",
             run_for(&both, silent, duration),
-        ),
-        row(
-            "g. PostgreSQL, 2 instances: POST /api/auth/refresh",
-            run_for(&both, api, duration),
         ),
     ]
 }
