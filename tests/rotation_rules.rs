@@ -567,3 +567,101 @@ fn a_batch_writes_only_tokens_still_live_in_sessions_still_open() {
         assert_eq!(live(&mut conn, started), 1);
     }
 }
+
+/// Waits until `n` backends of `watch`'s database wait for a lock.
+fn wait_for_lock_waiters(watch: &mut diesel::pg::PgConnection, n: i64) {
+    use diesel::sql_types::BigInt;
+    #[derive(diesel::QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = BigInt)]
+        count: i64,
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let waiting: Waiting = diesel::sql_query(
+            "SELECT count(*) AS count FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .get_result(watch)
+        .unwrap();
+        if waiting.count >= n {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{n} lock waiters expected"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DOORMAN_TEST_POSTGRES_URL and run with --include-ignored"]
+fn a_batch_that_fails_leaves_each_rotation_to_the_locked_path() {
+    use diesel::Connection as _;
+    use diesel::connection::SimpleConnection as _;
+    use doorman::core::rotator::Rotator;
+
+    let test = "a_batch_that_fails_leaves_each_rotation_to_the_locked_path";
+    if common::backend::postgres_or_skip(test).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::backend::database_url(dir.path());
+    let db = Db::open(&url).unwrap();
+    let [a, b, c]: [session::Started; 3] = sessions_of(&db, "carol", 3).try_into().ok().unwrap();
+    assert!(
+        a.session.id < b.session.id,
+        "a batch locks a's session first"
+    );
+    let connect = || diesel::pg::PgConnection::establish(&url).unwrap();
+    let (mut holds_b, mut holds_c, mut watch) = (connect(), connect(), connect());
+    let lock = |id: i64| format!("SELECT 1 FROM sessions WHERE id = {id} FOR UPDATE");
+    holds_b
+        .batch_execute(&format!("BEGIN; {}", lock(b.session.id)))
+        .unwrap();
+    holds_c
+        .batch_execute(&format!("BEGIN; {}", lock(c.session.id)))
+        .unwrap();
+
+    let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rotator = std::sync::Arc::new(Rotator::new(db.clone(), LIFETIMES, secret()).unwrap());
+    let spawn = |started: &session::Started| {
+        let (rotator, token) = (rotator.clone(), started.refresh_token.clone());
+        runtime.spawn(async move { rotator.rotate(T0 + 10, token, client()).await })
+    };
+    // The batch thread waits on c's session; a's and b's rotations queue behind it and make the
+    // next batch together.
+    let for_c = spawn(&c);
+    wait_for_lock_waiters(&mut watch, 1);
+    let (for_a, for_b) = (spawn(&a), spawn(&b));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    holds_c.batch_execute("COMMIT").unwrap();
+    // That batch locks a's session, then waits for b's. Taking a's lock too closes a circle:
+    // PostgreSQL ends the batch's statement (it waited first, so it finds the deadlock).
+    wait_for_lock_waiters(&mut watch, 1);
+    assert!(!for_a.is_finished(), "a and b were served in one batch");
+    holds_b
+        .batch_execute(&lock(a.session.id))
+        .expect("the batch, not this transaction, is the deadlock's victim");
+    holds_b.batch_execute("COMMIT").unwrap();
+
+    let answers = runtime.block_on(async {
+        [
+            for_a.await.unwrap(),
+            for_b.await.unwrap(),
+            for_c.await.unwrap(),
+        ]
+    });
+    let mut conn = db.conn().unwrap();
+    for (answer, started) in answers.iter().zip([&a, &b, &c]) {
+        let rotated = answer.as_ref().expect("rotated on the locked path");
+        assert_ne!(rotated.refresh_token, started.refresh_token);
+        assert_eq!(live(&mut conn, started), 1);
+    }
+    assert_eq!(db::refresh_tokens::count_rotations(&mut conn).unwrap(), 3);
+}
