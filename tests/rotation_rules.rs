@@ -375,13 +375,15 @@ fn sessions_of(db: &Db, name: &'static str, n: usize) -> Vec<session::Started> {
     })
 }
 
-/// A PostgreSQL database with four sessions of one user, or `None` (skipped) without one.
-fn batch_setup(test: &str) -> Option<(tempfile::TempDir, Db, [session::Started; 4])> {
+/// A PostgreSQL database (and its URL) with four sessions of one user, or `None` (skipped)
+/// without one.
+fn batch_setup(test: &str) -> Option<(tempfile::TempDir, String, Db, [session::Started; 4])> {
     common::backend::postgres_or_skip(test)?;
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&common::backend::database_url(dir.path())).unwrap();
+    let url = common::backend::database_url(dir.path());
+    let db = Db::open(&url).unwrap();
     let sessions = sessions_of(&db, "bob", 4).try_into().ok()?;
-    Some((dir, db, sessions))
+    Some((dir, url, db, sessions))
 }
 
 fn end_session(db: &Db, started: &session::Started, at: i64) {
@@ -425,7 +427,7 @@ fn batch(
 #[test]
 #[ignore = "needs PostgreSQL: set DOORMAN_TEST_POSTGRES_URL and run with --include-ignored"]
 fn a_batch_rotates_each_live_token_once_and_leaves_the_rest_to_the_locked_path() {
-    let Some((_dir, db, sessions)) =
+    let Some((_dir, _, db, sessions)) =
         batch_setup("a_batch_rotates_each_live_token_once_and_leaves_the_rest_to_the_locked_path")
     else {
         return;
@@ -510,7 +512,7 @@ fn a_batch_rotates_each_live_token_once_and_leaves_the_rest_to_the_locked_path()
 #[test]
 #[ignore = "needs PostgreSQL: set DOORMAN_TEST_POSTGRES_URL and run with --include-ignored"]
 fn a_batch_writes_only_tokens_still_live_in_sessions_still_open() {
-    let Some((_dir, db, sessions)) =
+    let Some((_dir, _, db, sessions)) =
         batch_setup("a_batch_writes_only_tokens_still_live_in_sessions_still_open")
     else {
         return;
@@ -602,14 +604,11 @@ fn a_batch_that_fails_leaves_each_rotation_to_the_locked_path() {
     use diesel::connection::SimpleConnection as _;
     use doorman::core::rotator::Rotator;
 
-    let test = "a_batch_that_fails_leaves_each_rotation_to_the_locked_path";
-    if common::backend::postgres_or_skip(test).is_none() {
+    let Some((_dir, url, db, [a, b, c, _])) =
+        batch_setup("a_batch_that_fails_leaves_each_rotation_to_the_locked_path")
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let url = common::backend::database_url(dir.path());
-    let db = Db::open(&url).unwrap();
-    let [a, b, c]: [session::Started; 3] = sessions_of(&db, "carol", 3).try_into().ok().unwrap();
+    };
     assert!(
         a.session.id < b.session.id,
         "a batch locks a's session first"

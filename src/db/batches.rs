@@ -22,8 +22,7 @@ const KEY_LOOKUPS_ONLY: &str = "SET enable_seqscan = off; SET enable_bitmapscan 
     SET enable_hashjoin = off; SET enable_mergejoin = off; \
     SET plan_cache_mode = force_generic_plan";
 
-/// The queue's sending end; its thread ends when the last clone is dropped.
-#[derive(Clone)]
+/// The queue's sending end; its thread ends when this is dropped.
 pub struct Batches<J> {
     queue: mpsc::Sender<J>,
 }
