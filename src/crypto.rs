@@ -21,6 +21,45 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
+/// Length of what [`seal`] adds to its plaintext: the nonce and the tag.
+pub const SEAL_OVERHEAD: usize = 12 + 16;
+
+/// Encrypts and authenticates `plain` under `key` (AES-256-GCM, a random 96-bit nonce), bound
+/// to `context` (authenticated, not stored): nonce ‖ ciphertext ‖ tag.
+pub fn seal(key: &[u8; 32], context: &[u8], plain: &[u8]) -> Vec<u8> {
+    use aes_gcm::aead::{Aead, KeyInit as _, Payload};
+    let cipher = aes_gcm::Aes256Gcm::new(key.into());
+    let nonce = random_bytes::<12>();
+    let payload = Payload {
+        msg: plain,
+        aad: context,
+    };
+    // Encryption fails only for messages of gigabytes.
+    #[allow(clippy::expect_used)]
+    let sealed = cipher
+        .encrypt(&nonce.into(), payload)
+        .expect("AES-GCM encrypts short messages");
+    [nonce.as_slice(), &sealed].concat()
+}
+
+/// The plaintext of what [`seal`] made under `key` and `context`; `None` if it was altered,
+/// made under another key or for another context.
+pub fn open(key: &[u8; 32], context: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    use aes_gcm::aead::{Aead, KeyInit as _, Payload};
+    let (nonce, body) = sealed.split_at_checked(12)?;
+    let nonce: [u8; 12] = nonce.try_into().ok()?;
+    let cipher = aes_gcm::Aes256Gcm::new(key.into());
+    cipher
+        .decrypt(
+            &nonce.into(),
+            Payload {
+                msg: body,
+                aad: context,
+            },
+        )
+        .ok()
+}
+
 /// A random URL-safe string carrying `N` bytes of entropy.
 pub fn random_token<const N: usize>() -> String {
     b64url(&random_bytes::<N>())

@@ -154,6 +154,7 @@ fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, StartError> 
         println!("doorman: created user `admin` with password: {password}");
     }
     core::events::prune(&mut conn, clock.now(), config.events_retention.as_i64())?;
+    core::second_factors::seal_stored_secrets(&mut conn, &secret)?;
     if config.smtp_url.is_none() {
         let outbox = mail::transport::outbox_dir(&config.data_dir);
         println!(

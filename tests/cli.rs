@@ -182,7 +182,8 @@ fn second_factors_are_reset_from_the_command_line() {
     let now: i64 = 1_800_000_000;
     let confirmed = common::write(&db, move |tx| {
         let user = doorman::db::users::find_by_name(tx, "alice")?.unwrap();
-        let key = second_factors::start_enrolment(tx, &user)?.secret;
+        let server = doorman::auth::keys::ServerSecret::from_bytes(&[1; 32]);
+        let key = second_factors::start_enrolment(tx, &server, &user)?.secret;
         let secret = totp_rs::Secret::try_from_base32(&key).unwrap();
         let code = totp_rs::Builder::new()
             .with_secret(secret.as_bytes().to_vec())
@@ -199,7 +200,6 @@ fn second_factors_are_reset_from_the_command_line() {
             sid: String::new(),
             client,
         };
-        let server = doorman::auth::keys::ServerSecret::from_bytes(&[1; 32]);
         second_factors::confirm_enrolment(tx, &server, &user, &actor, &code, now)
     });
     assert!(matches!(confirmed, Confirmed::On(_)));

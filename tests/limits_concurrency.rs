@@ -251,9 +251,10 @@ fn with_authenticator(cluster: &Cluster, user_id: i64) -> (String, Vec<String>) 
     let db = cluster.servers[0].db.clone();
     let secret = cluster.servers[0].secret.clone();
     let now = cluster.clock.now_secs();
+    let server = secret.clone();
     let key = common::write(&db, move |tx| {
         let user = doorman::db::users::find(tx, user_id)?.unwrap();
-        Ok(second_factors::start_enrolment(tx, &user)?.secret)
+        Ok(second_factors::start_enrolment(tx, &server, &user)?.secret)
     });
     let code = second_factors_code(&key, now);
     let confirmed = common::write(&db, move |tx| {
@@ -440,6 +441,7 @@ fn a_reset_link_works_once_under_simultaneous_requests() {
             user: &user,
             session_id: None,
             client: &client,
+            limits: None,
         };
         email::set_address(tx, &secret, policy, &change, "alice@example.test", now)?.unwrap();
         diesel::update(doorman::db::schema::users::table.find(alice))

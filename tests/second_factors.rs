@@ -216,6 +216,10 @@ fn recovery_codes_work_once_and_can_be_renewed() {
     let renewed = codes_on(&page);
     assert_eq!(renewed.len(), 10);
     assert_eq!(app.events_of_kind("recovery_codes_regenerated"), 1);
+    // A new set is a change of the second factors: the half-done login started before it ended.
+    let ended = thief.get("/login/verify");
+    assert_eq!(ended.location.as_deref(), Some("/login"));
+    password_step(&mut thief, "alice");
     assert_eq!(
         verify(&mut thief, &codes[1]).status,
         Status::Unauthorized,

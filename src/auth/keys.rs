@@ -38,6 +38,7 @@ pub struct ServerSecret {
     device: [u8; 32],
     recovery: [u8; 32],
     email: [u8; 32],
+    totp: [u8; 32],
 }
 
 impl ServerSecret {
@@ -59,6 +60,7 @@ impl ServerSecret {
             device: crypto::hmac_sha256(secret, &[b"doorman/known-device/v1"]),
             recovery: crypto::hmac_sha256(secret, &[b"doorman/recovery-code/v1"]),
             email: crypto::hmac_sha256(secret, &[b"doorman/email-link/v1"]),
+            totp: crypto::hmac_sha256(secret, &[b"doorman/totp-secret/v1"]),
         }
     }
 
@@ -78,6 +80,11 @@ impl ServerSecret {
     /// The key mailed links' tokens are made with.
     pub fn email_key(&self) -> &[u8; 32] {
         &self.email
+    }
+
+    /// The key authenticator-app secrets are encrypted with in the database.
+    pub fn totp_key(&self) -> &[u8; 32] {
+        &self.totp
     }
 }
 

@@ -212,6 +212,7 @@ fn set_email(
                 user: &user,
                 session_id: None,
                 client: &client,
+                limits: None,
             };
             Ok(crate::core::email::set_address(
                 tx, &secret, policy, &change, &text, now,
@@ -223,10 +224,7 @@ fn set_email(
         Ok(()) => Ok(format!(
             "set the address of `{username}`; a verification mail is queued"
         )),
-        Err(crate::core::email::AddressError::Invalid(why)) => Err(fail(why)),
-        Err(crate::core::email::AddressError::Taken) => {
-            Err(fail("that address belongs to another account"))
-        }
+        Err(refused) => Err(fail(refused.message())),
     }
 }
 

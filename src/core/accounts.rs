@@ -3,6 +3,7 @@
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::auth::keys::ServerSecret;
+use crate::core::account_changes;
 use crate::core::known_device::KnownDevice;
 use crate::core::passwords::{self, HashError, MAX_PASSWORD_CHARS, PasswordHasher};
 
@@ -235,7 +236,7 @@ impl Accounts<'_> {
                 };
                 let device = user
                     .as_ref()
-                    .and_then(|u| KnownDevice::of_user(&secret, device_token.as_deref(), u.id));
+                    .and_then(|u| KnownDevice::of_user(&secret, device_token.as_deref(), u));
                 let subjects = Subjects::attempt(device.as_ref(), &name, &client.ip);
                 reserve_or_record(tx, now, &throttle, &subjects, user.as_ref(), &client)
                     .map(|r| r.map(|reservation| (user, device, reservation)))
@@ -343,7 +344,7 @@ impl Accounts<'_> {
                 let Some(user) = db::users::find(tx, user_id)? else {
                     return Ok(Ok(None));
                 };
-                let device = KnownDevice::of_user(&secret, device_token.as_deref(), user.id);
+                let device = KnownDevice::of_user(&secret, device_token.as_deref(), &user);
                 let subjects = Subjects::attempt(device.as_ref(), &user.username, &client.ip);
                 reserve_or_record(tx, now, &throttle, &subjects, Some(&user), &client)
                     .map(|r| r.map(|reservation| Some((user, reservation))))
@@ -468,35 +469,18 @@ impl Accounts<'_> {
         let (name, address) = (username.to_owned(), address.to_owned());
         let (secret, policy, at) = (self.secret.clone(), self.email, client.clone());
         let created = db
-            .write(move |tx| {
-                let inserted = tx.savepoint(|tx| {
-                    let user = create_user(tx, now, &name, &hash, Role::User)?;
-                    let change = email::AddressChange {
-                        user: &user,
-                        session_id: None,
-                        client: &at,
-                    };
-                    match email::set_address(tx, &secret, policy, &change, &address, now)? {
-                        Ok(()) => Ok(user),
-                        // Undo the account too: the address is another account's.
-                        Err(_) => Err(DieselError::RollbackTransaction),
-                    }
-                });
-                let refused = match inserted {
-                    Ok(user) => return Ok(Ok(user)),
-                    // A name taken is no account made: the attempt does not count.
-                    Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                        SignupErrors {
-                            username: Some("This username is taken.".into()),
-                            ..SignupErrors::default()
-                        }
-                    }
-                    Err(DieselError::RollbackTransaction) => SignupErrors {
-                        email: Some("This address belongs to another account.".into()),
-                        ..SignupErrors::default()
-                    },
-                    Err(e) => return Err(DbError::from(e)),
+            .write(move |tx| -> Result<_, DbError> {
+                let new = NewUser {
+                    name: &name,
+                    hash: &hash,
+                    address: &address,
                 };
+                let refused =
+                    match create_with_address(tx, &secret, policy, &throttle, &new, &at, now)? {
+                        Ok(user) => return Ok(Ok(user)),
+                        Err(refused) => refused,
+                    };
+                // No account made: the attempt does not count.
                 ThrottlePolicy::release(tx, &reservation).map_err(DbError::from)?;
                 Ok(Err(refused))
             })
@@ -519,10 +503,62 @@ impl Accounts<'_> {
             })
             .await?;
         Ok(SignedInSession {
-            device_token: KnownDevice::new(started.1.id).token(&secret),
+            device_token: KnownDevice::new(&started.1).token(&secret),
             user: started.1,
             started: started.0,
         })
+    }
+}
+
+/// A sign-up's account, as it is about to be stored.
+struct NewUser<'a> {
+    name: &'a str,
+    hash: &'a str,
+    /// Empty for none.
+    address: &'a str,
+}
+
+/// Creates the account of a sign-up with its address, or neither: the field that was refused.
+fn create_with_address(
+    tx: &mut Tx<'_>,
+    secret: &ServerSecret,
+    policy: EmailPolicy,
+    throttle: &ThrottlePolicy,
+    new: &NewUser<'_>,
+    client: &ClientInfo,
+    now: i64,
+) -> Result<Result<UserRow, SignupErrors>, DbError> {
+    let mut address_refused = None;
+    let inserted = tx.savepoint(|tx| {
+        let user = create_user(tx, now, new.name, new.hash, Role::User)?;
+        let change = email::AddressChange {
+            user: &user,
+            session_id: None,
+            client,
+            limits: Some(*throttle),
+        };
+        match email::set_address(tx, secret, policy, &change, new.address, now)? {
+            Ok(()) => Ok(user),
+            // Undo the account too: the address cannot be this account's.
+            Err(refused) => {
+                address_refused = Some(refused.message());
+                Err(DieselError::RollbackTransaction)
+            }
+        }
+    });
+    match inserted {
+        Ok(user) => Ok(Ok(user)),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            Ok(Err(SignupErrors {
+                username: Some("This username is taken.".into()),
+                ..SignupErrors::default()
+            }))
+        }
+        Err(DieselError::RollbackTransaction) => Ok(Err(SignupErrors {
+            email: address_refused.map(str::to_owned),
+            ..SignupErrors::default()
+        })),
+        Err(e) => Err(DbError::from(e)),
     }
 }
 
@@ -544,7 +580,7 @@ pub(super) fn signed_in_from(
         return Ok(device);
     }
     email::new_device(tx, secret, email, user, &started.session, client, now)?;
-    Ok(KnownDevice::new(user.id))
+    Ok(KnownDevice::new(user))
 }
 
 /// Counts an attempt of `subjects`, or records that it was refused.
@@ -579,6 +615,7 @@ impl PasswordChange<'_> {
     /// Returns the public ids of the sessions it ended.
     pub fn apply(&self, tx: &mut Tx<'_>, now: i64) -> Result<Vec<String>, DieselError> {
         db::users::set_password(tx, self.user_id, self.hash, now)?;
+        account_changes::outdate(tx, self.user_id, account_changes::PASSWORD, now)?;
         let current = match self.keep {
             Some(keep) => db::sessions::find_by_public_id(tx, keep)?.map(|s| s.id),
             None => None,

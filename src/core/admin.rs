@@ -3,6 +3,7 @@
 use diesel::result::Error as DieselError;
 
 use crate::auth::keys::ServerSecret;
+use crate::core::account_changes;
 use crate::core::client::ClientInfo;
 use crate::core::email::{self, EmailPolicy};
 use crate::core::events::{self, EventKind};
@@ -117,6 +118,9 @@ pub fn set_disabled(
         keep_an_admin(tx, &user)?;
     }
     db::users::set_disabled(tx, user_id, disabled)?;
+    if disabled {
+        account_changes::outdate(tx, user_id, account_changes::LOCKDOWN, now)?;
+    }
     let kind = if disabled {
         EventKind::UserDisabled
     } else {

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::auth::keys::ServerSecret;
 use crate::config::Config;
+use crate::core::account_changes;
 use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
 use crate::core::sessions::{self as session, EndReason, Ending, token_hash};
@@ -20,9 +21,7 @@ use crate::core::users::check_username;
 use crate::crypto;
 use crate::db::{self, Tx, sessions::SessionRow, users::UserRow};
 
-const VERIFY: &str = "verify";
-const RESET: &str = "reset";
-const REPORT: &str = "report";
+use crate::db::email::purpose::{REPORT, RESET, VERIFY};
 
 /// Longest address kept (RFC 5321's path limit).
 const MAX_ADDRESS_LEN: usize = 254;
@@ -195,8 +194,26 @@ fn spend(
 #[derive(Debug, PartialEq, Eq)]
 pub enum AddressError {
     Invalid(&'static str),
-    /// Another account has this address.
+    /// Another account has verified this address.
     Taken,
+    /// Too many address changes of this account, or verification mails to this address,
+    /// within `login_window`.
+    Throttled {
+        retry_after: i64,
+    },
+}
+
+impl AddressError {
+    /// The sentence a form shows for it.
+    pub fn message(&self) -> &'static str {
+        match self {
+            AddressError::Invalid(why) => why,
+            AddressError::Taken => "This address belongs to another account.",
+            AddressError::Throttled { .. } => {
+                "Too many address changes or confirmation mails. Try again later."
+            }
+        }
+    }
 }
 
 /// Who changes an address, for the events and mails.
@@ -205,10 +222,15 @@ pub struct AddressChange<'a> {
     /// The session making the change (events name it), if any.
     pub session_id: Option<i64>,
     pub client: &'a ClientInfo,
+    /// The limits on changes and verification mails; `None` for the command line, whose
+    /// operator is trusted.
+    pub limits: Option<ThrottlePolicy>,
 }
 
 /// Sets (or, with an empty `text`, removes) the account's address: unverified, with a
-/// verification link mailed to it; a verified old address is told of the change.
+/// verification link mailed to it (unless a link for it mailed earlier is still good); a
+/// verified old address is told of the change, and reset links die. An address another account
+/// has verified is refused; one another account only claimed is not.
 pub fn set_address(
     tx: &mut Tx<'_>,
     secret: &ServerSecret,
@@ -230,6 +252,23 @@ pub fn set_address(
     if old.as_ref().map(|(a, _)| a.to_lowercase()) == new.as_ref().map(|a| a.key.clone()) {
         return Ok(Ok(()));
     }
+    if let Some(address) = &new {
+        let holder = db::email::user_with_verified(tx, &address.key)?;
+        if holder.is_some_and(|id| id != user.id) {
+            return Ok(Err(AddressError::Taken));
+        }
+    }
+    let reused = match &new {
+        Some(address) => db::email::live_token_for(tx, user.id, VERIFY, &address.text, now)?,
+        None => false,
+    };
+    if let Some(limits) = &change.limits {
+        let mail_to = new.as_ref().filter(|_| !reused).map(|a| a.key.as_str());
+        let subjects = Subjects::address_change(user.id, mail_to);
+        if let Err(retry_after) = limits.reserve(tx, now, &subjects)? {
+            return Ok(Err(AddressError::Throttled { retry_after }));
+        }
+    }
     let stored = tx.savepoint(|tx| {
         db::email::set_address(
             tx,
@@ -239,13 +278,16 @@ pub fn set_address(
     });
     match stored {
         Ok(()) => {}
+        // Another account verified it a moment ago.
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
             return Ok(Err(AddressError::Taken));
         }
         Err(e) => return Err(e),
     }
-    db::email::void_tokens(tx, user.id, VERIFY, now)?;
-    if let Some(address) = &new {
+    // Verification links mailed earlier stay: each confirms only the address it was mailed
+    // to, while it is the account's, so going back to one reuses its link.
+    account_changes::outdate(tx, user.id, account_changes::ADDRESS, now)?;
+    if let Some(address) = new.as_ref().filter(|_| !reused) {
         send_verification(tx, secret, policy, user, &address.text, now)?;
     }
     if let Some((old, Some(_))) = &old {
@@ -321,10 +363,21 @@ pub fn verify(
         return Ok(false);
     };
     let verified = match &row.email {
-        Some(address) => db::email::mark_verified(tx, row.user_id, address, now)?,
+        // Another account verified the same address first: the unique index refuses this one.
+        Some(address) => {
+            match tx.savepoint(|tx| db::email::mark_verified(tx, row.user_id, address, now)) {
+                Ok(verified) => verified,
+                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => false,
+                Err(e) => return Err(e),
+            }
+        }
         None => false,
     };
     if verified {
+        // The address is this account's now: other accounts' unconfirmed claims on it go.
+        if let Some(address) = &row.email {
+            db::email::release_unverified(tx, &address.to_lowercase(), row.user_id)?;
+        }
         events::record(
             tx,
             now,
@@ -339,8 +392,9 @@ pub fn verify(
 
 /// Asks for a reset link for `login` (a username or an address). Whatever it names — an
 /// account with a verified address, one without, nothing — the caller answers the same; only
-/// the first gets a mail. Counted per typed login and per client address; past the limit,
-/// `Err(seconds to wait)`, also the same for all.
+/// the first gets a mail. Requests are counted per client address (past the limit,
+/// `Err(seconds to wait)`, the same for all); mails per account, however it was named, and
+/// past that cap the answer stays the same, so nobody can block another user's reset.
 pub fn request_reset(
     tx: &mut Tx<'_>,
     secret: &ServerSecret,
@@ -351,7 +405,7 @@ pub fn request_reset(
     now: i64,
 ) -> Result<Result<(), i64>, DieselError> {
     let login = login.trim();
-    if let Err(wait) = throttle.reserve(tx, now, &Subjects::reset(login, &client.ip))? {
+    if let Err(wait) = throttle.reserve(tx, now, &Subjects::reset_request(&client.ip))? {
         return Ok(Err(wait));
     }
     let user_id = if check_username(login).is_ok() {
@@ -368,6 +422,13 @@ pub fn request_reset(
     else {
         return Ok(Ok(()));
     };
+    if db::email::address_of(tx, user.id)?.is_none_or(|(_, verified)| verified.is_none())
+        || throttle
+            .reserve(tx, now, &Subjects::reset_mail(user.id))?
+            .is_err()
+    {
+        return Ok(Ok(()));
+    }
     send_reset(tx, secret, policy, &user, client, now, None).map(Ok)
 }
 
@@ -424,8 +485,21 @@ pub fn reset_password(
     let Some(row) = spend(tx, token, RESET, now)? else {
         return Ok(false);
     };
-    db::email::void_tokens(tx, row.user_id, RESET, now)?;
+    // The link was mailed to an address; it resets only while that is still the account's
+    // verified address, and never a disabled account.
+    let still_sent_to = match (db::users::find(tx, row.user_id)?, &row.email) {
+        (Some(user), Some(sent_to)) => {
+            !user.disabled
+                && user.email_verified_at.is_some()
+                && user.email.is_some_and(|a| a.eq_ignore_ascii_case(sent_to))
+        }
+        _ => false,
+    };
+    if !still_sent_to {
+        return Ok(false);
+    }
     db::users::set_password(tx, row.user_id, hash, now)?;
+    account_changes::outdate(tx, row.user_id, account_changes::PASSWORD, now)?;
     events::record(
         tx,
         now,
@@ -529,6 +603,7 @@ pub fn report(
         return Ok(false);
     }
     session::end(tx, &reported, now, EndReason::Revoked)?;
+    account_changes::outdate(tx, row.user_id, account_changes::LOCKDOWN, now)?;
     events::record_with(
         tx,
         now,

@@ -2,6 +2,7 @@
 //! Rocket types: accounts and passwords, throttling and known devices, sessions and their
 //! rotation, admin actions, security events.
 
+pub mod account_changes;
 pub mod accounts;
 pub mod admin;
 pub mod client;

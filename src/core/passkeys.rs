@@ -3,7 +3,9 @@
 //!
 //! Every ceremony's server half (challenge and rules) is stored in the database under a random
 //! token the browser sends back, single use and for [`CEREMONY_LIFETIME`], so any instance can
-//! finish what another started. The relying-party id is the host of `public_url`; browsers
+//! finish what another started; it is bound to what started it (the browser's CSRF cookie
+//! before login, the session after), so no other browser can finish it. Anonymous starts are
+//! counted per client address. The relying-party id is the host of `public_url`; browsers
 //! refuse an IP address there, so with an IP in `public_url` passkeys are off.
 
 use std::sync::Arc;
@@ -16,11 +18,13 @@ use webauthn_rs::prelude::{
 };
 
 use super::accounts::{Accounts, SignedInSession, signed_in_from};
+use crate::core::account_changes;
 use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
 use crate::core::known_device::KnownDevice;
 use crate::core::second_factors::Owner;
 use crate::core::sessions::{self as session, SignInMethod, token_hash};
+use crate::core::throttle::{Subjects, ThrottlePolicy};
 use crate::crypto;
 use crate::db::{self, DbError, Tx, sessions::SessionRow, users::UserRow};
 
@@ -53,6 +57,10 @@ pub enum PasskeyError {
     Disabled,
     /// The session ended meanwhile.
     SessionEnded,
+    /// Too many anonymous sign-ins started from this address within `login_window`.
+    Throttled {
+        retry_after: i64,
+    },
     Db(DbError),
 }
 
@@ -120,6 +128,7 @@ pub fn list(conn: &mut db::Conn, user_id: i64) -> Result<Vec<PasskeySummary>, Di
 pub fn delete(tx: &mut Tx<'_>, owner: &Owner, id: i64, now: i64) -> Result<bool, DieselError> {
     let deleted = db::passkeys::delete(tx, owner.user_id, id)?;
     if deleted {
+        account_changes::outdate(tx, owner.user_id, account_changes::SECOND_FACTORS, now)?;
         owner.record(tx, now, EventKind::PasskeyRemoved)?;
     }
     Ok(deleted)
@@ -133,10 +142,29 @@ pub struct Challenge {
     pub ceremony: String,
 }
 
+/// What a ceremony is bound to: the browser that started it, or the session.
+#[derive(Debug, Clone, Copy)]
+pub enum Starter<'a> {
+    /// A browser before login, by its CSRF cookie.
+    Browser(&'a str),
+    /// A signed-in session, by public id.
+    Session(&'a str),
+}
+
+impl Starter<'_> {
+    fn hash(self) -> [u8; 32] {
+        let (kind, value): (&[u8], &str) = match self {
+            Starter::Browser(cookie) => (b"browser\0", cookie),
+            Starter::Session(sid) => (b"session\0", sid),
+        };
+        crypto::sha256(&[b"doorman/ceremony-binding/v1\0", kind, value.as_bytes()].concat())
+    }
+}
+
 fn store<S: serde::Serialize>(
     tx: &mut Tx<'_>,
     purpose: &str,
-    user_id: Option<i64>,
+    (user_id, starter): (Option<i64>, Starter<'_>),
     state: &S,
     now: i64,
 ) -> Result<String, PasskeyError> {
@@ -150,24 +178,26 @@ fn store<S: serde::Serialize>(
             user_id,
             state: &state,
             expires_at: now.saturating_add(CEREMONY_LIFETIME),
+            binding: &starter.hash(),
         },
         now,
     )?;
     Ok(token)
 }
 
-/// Takes the ceremony `token` of `purpose` (single use) and its state.
+/// Takes the ceremony `token` of `purpose` that `starter` started (single use) and its state.
 fn take<S: serde::de::DeserializeOwned>(
     tx: &mut Tx<'_>,
-    token: &str,
+    (token, starter): (&str, Starter<'_>),
     purpose: &str,
     now: i64,
 ) -> Result<(Option<i64>, S), PasskeyError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(PasskeyError::Expired);
     }
-    let (user_id, state) = db::passkeys::take_ceremony(tx, &token_hash(token), purpose, now)?
-        .ok_or(PasskeyError::Expired)?;
+    let (user_id, state) =
+        db::passkeys::take_ceremony(tx, &token_hash(token), purpose, &starter.hash(), now)?
+            .ok_or(PasskeyError::Expired)?;
     let state = serde_json::from_str(&state).map_err(|_| PasskeyError::Expired)?;
     Ok((user_id, state))
 }
@@ -194,6 +224,7 @@ impl Passkeys {
         &self,
         tx: &mut Tx<'_>,
         user: &UserRow,
+        sid: &str,
         now: i64,
     ) -> Result<Challenge, PasskeyError> {
         let webauthn = self.webauthn()?;
@@ -220,7 +251,8 @@ impl Passkeys {
             selection.insert("residentKey".into(), "required".into());
             selection.insert("requireResidentKey".into(), true.into());
         }
-        let ceremony = store::<PasskeyRegistration>(tx, REGISTER, Some(user.id), &state, now)?;
+        let starter = (Some(user.id), Starter::Session(sid));
+        let ceremony = store::<PasskeyRegistration>(tx, REGISTER, starter, &state, now)?;
         Ok(Challenge { options, ceremony })
     }
 
@@ -242,7 +274,8 @@ impl Passkeys {
             return Err(PasskeyError::BadName);
         }
         let webauthn = self.webauthn()?;
-        let (user_id, state) = take::<PasskeyRegistration>(tx, ceremony, REGISTER, now)?;
+        let started = (ceremony, Starter::Session(&owner.sid));
+        let (user_id, state) = take::<PasskeyRegistration>(tx, started, REGISTER, now)?;
         if user_id != Some(owner.user_id) {
             return Err(PasskeyError::Expired);
         }
@@ -269,13 +302,25 @@ impl Passkeys {
             }
             Err(e) => return Err(e.into()),
         }
+        account_changes::outdate(tx, owner.user_id, account_changes::SECOND_FACTORS, now)?;
         owner.record(tx, now, EventKind::PasskeyAdded)?;
         Ok(())
     }
 
-    /// Starts a passwordless sign-in: any discoverable passkey of this site may answer.
-    pub fn login_start(&self, tx: &mut Tx<'_>, now: i64) -> Result<Challenge, PasskeyError> {
+    /// Starts a passwordless sign-in for the browser with CSRF cookie `browser`: any
+    /// discoverable passkey of this site may answer. Counted per client address.
+    pub fn login_start(
+        &self,
+        tx: &mut Tx<'_>,
+        throttle: &ThrottlePolicy,
+        client: &ClientInfo,
+        browser: &str,
+        now: i64,
+    ) -> Result<Challenge, PasskeyError> {
         let webauthn = self.webauthn()?;
+        if let Err(retry_after) = throttle.reserve(tx, now, &Subjects::passkey_start(&client.ip))? {
+            return Err(PasskeyError::Throttled { retry_after });
+        }
         let (options, state) = webauthn
             .start_discoverable_authentication()
             .map_err(|_| PasskeyError::Refused)?;
@@ -284,7 +329,8 @@ impl Passkeys {
         if let Some(options) = options.as_object_mut() {
             options.remove("mediation");
         }
-        let ceremony = store::<DiscoverableAuthentication>(tx, LOGIN, None, &state, now)?;
+        let starter = (None, Starter::Browser(browser));
+        let ceremony = store::<DiscoverableAuthentication>(tx, LOGIN, starter, &state, now)?;
         Ok(Challenge { options, ceremony })
     }
 
@@ -293,6 +339,7 @@ impl Passkeys {
         &self,
         tx: &mut Tx<'_>,
         user_id: i64,
+        sid: &str,
         now: i64,
     ) -> Result<Challenge, PasskeyError> {
         let webauthn = self.webauthn()?;
@@ -307,7 +354,8 @@ impl Passkeys {
             .start_passkey_authentication(&passkeys)
             .map_err(|_| PasskeyError::Refused)?;
         let options = serde_json::to_value(options).map_err(|_| PasskeyError::Refused)?;
-        let ceremony = store::<PasskeyAuthentication>(tx, SUDO, Some(user_id), &state, now)?;
+        let starter = (Some(user_id), Starter::Session(sid));
+        let ceremony = store::<PasskeyAuthentication>(tx, SUDO, starter, &state, now)?;
         Ok(Challenge { options, ceremony })
     }
 }
@@ -329,14 +377,15 @@ fn record_use(
 }
 
 impl Accounts<'_> {
-    /// Finishes a passwordless sign-in: the passkey that answered names its account (by the
-    /// WebAuthn user handle), the signature and user verification are checked, and a session
-    /// starts, as a login does.
+    /// Finishes a passwordless sign-in that the browser with CSRF cookie `browser` started: the
+    /// passkey that answered names its account (by the WebAuthn user handle), the signature and
+    /// user verification are checked, and a session starts, as a login does.
+    #[allow(clippy::too_many_arguments)]
     pub async fn passkey_login(
         &self,
         passkeys: &Passkeys,
         now: i64,
-        ceremony: String,
+        (ceremony, browser): (String, String),
         credential: PublicKeyCredential,
         device_token: Option<String>,
         client: ClientInfo,
@@ -346,7 +395,8 @@ impl Accounts<'_> {
         self.db
             .write(move |tx| -> Result<_, DbError> {
                 let answer = (|| {
-                    let (_, state) = take::<DiscoverableAuthentication>(tx, &ceremony, LOGIN, now)?;
+                    let started = (ceremony.as_str(), Starter::Browser(&browser));
+                    let (_, state) = take::<DiscoverableAuthentication>(tx, started, LOGIN, now)?;
                     let (handle, credential_id) = webauthn
                         .identify_discoverable_authentication(&credential)
                         .map_err(|_| PasskeyError::Refused)?;
@@ -367,7 +417,7 @@ impl Accounts<'_> {
                     let method = record_use(tx, &row, passkey, &result, now)?;
                     let started =
                         session::start(tx, now, &lifetimes, &user, false, &client, method)?;
-                    let known = KnownDevice::of_user(&secret, device_token.as_deref(), user.id);
+                    let known = KnownDevice::of_user(&secret, device_token.as_deref(), &user);
                     let device =
                         signed_in_from(tx, &secret, email, known, &user, &started, &client, now)?;
                     Ok(SignedInSession {
@@ -396,7 +446,8 @@ impl Accounts<'_> {
         self.db
             .write(move |tx| -> Result<_, DbError> {
                 let answer = (|| {
-                    let (user_id, state) = take::<PasskeyAuthentication>(tx, &ceremony, SUDO, now)?;
+                    let started = (ceremony.as_str(), Starter::Session(&sid));
+                    let (user_id, state) = take::<PasskeyAuthentication>(tx, started, SUDO, now)?;
                     let mut session = db::sessions::find_by_public_id(tx, &sid)?
                         .filter(|s| Some(s.user_id) == user_id)
                         .ok_or(PasskeyError::SessionEnded)?;
@@ -408,11 +459,12 @@ impl Accounts<'_> {
                     let result = webauthn
                         .finish_passkey_authentication(&credential, &state)
                         .map_err(|_| PasskeyError::Refused)?;
-                    record_use(tx, &row, passkey, &result, now)?;
-                    if !db::sessions::set_auth_time(tx, session.id, now)? {
+                    let method = record_use(tx, &row, passkey, &result, now)?;
+                    if !db::sessions::set_auth_time(tx, session.id, now, method.amr())? {
                         return Err(PasskeyError::SessionEnded);
                     }
                     session.auth_time = now;
+                    method.amr().clone_into(&mut session.amr);
                     events::record(
                         tx,
                         now,

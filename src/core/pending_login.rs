@@ -98,7 +98,8 @@ impl From<DieselError> for SecondStepError {
 impl Accounts<'_> {
     /// The second step of a login: a code of the authenticator app or a recovery code for the
     /// pending login `token`. One transaction counts the attempt (a wrong code is a failed
-    /// login of the account), spends the code and the pending login, and starts the session.
+    /// login of the account, and one of the account's wrong codes, which only a right code
+    /// forgives), spends the code and the pending login, and starts the session.
     pub async fn second_step(
         &self,
         now: i64,
@@ -130,8 +131,8 @@ impl Accounts<'_> {
                     db::pending_logins::take(tx, pending.id)?;
                     return Ok(Err(SecondStepError::Disabled));
                 }
-                let device = KnownDevice::of_user(&secret, device_token.as_deref(), user.id);
-                let subjects = Subjects::attempt(device.as_ref(), &user.username, &client.ip);
+                let device = KnownDevice::of_user(&secret, device_token.as_deref(), &user);
+                let subjects = Subjects::code(device.as_ref(), user.id, &user.username, &client.ip);
                 let reservation =
                     match reserve_or_record(tx, now, &throttle, &subjects, Some(&user), &client)? {
                         Ok(reservation) => reservation,

@@ -1,10 +1,14 @@
 //! Second factors: the authenticator app (TOTP, RFC 6238: SHA-1, 6 digits, 30 s steps, one step
 //! of drift either way, each code good once) and its single-use recovery codes.
+//!
+//! The app's secret is stored encrypted (AES-256-GCM under a key derived from the server
+//! secret, bound to the account), so a copy of the database alone makes no codes.
 
 use diesel::result::Error as DieselError;
 use totp_rs::{Builder, Secret, Totp};
 
 use crate::auth::keys::ServerSecret;
+use crate::core::account_changes;
 use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
 use crate::core::passkeys::{self, PasskeySummary};
@@ -35,6 +39,66 @@ pub enum Proof {
 /// or a passkey.
 pub fn is_on(conn: &mut db::Conn, user: &UserRow) -> Result<bool, DieselError> {
     Ok(user.totp_enabled_at.is_some() || db::passkeys::count_of_user(conn, user.id)? > 0)
+}
+
+/// What leads a stored secret that is encrypted; a secret stored as it is (before encryption)
+/// is [`SECRET_BYTES`] long.
+const SEALED_V1: u8 = 1;
+
+fn sealing_context(user_id: i64) -> Vec<u8> {
+    [
+        b"doorman/totp-secret/v1\0".as_slice(),
+        &user_id.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// An authenticator secret as the database keeps it.
+fn seal(secret: &ServerSecret, user_id: i64, plain: &[u8]) -> Vec<u8> {
+    let sealed = crypto::seal(secret.totp_key(), &sealing_context(user_id), plain);
+    [&[SEALED_V1], sealed.as_slice()].concat()
+}
+
+/// The secret a stored value holds: decrypted, or as it is when stored before encryption.
+/// `None` for a value made under another server secret or for another account.
+fn open(secret: &ServerSecret, user_id: i64, stored: &[u8]) -> Option<Vec<u8>> {
+    if stored.len() == SECRET_BYTES {
+        return Some(stored.to_vec());
+    }
+    match stored.split_first() {
+        Some((&SEALED_V1, sealed)) => {
+            crypto::open(secret.totp_key(), &sealing_context(user_id), sealed)
+        }
+        _ => None,
+    }
+}
+
+/// Encrypts the authenticator secrets stored before they were encrypted (run at start).
+/// Returns how many accounts it changed.
+pub fn seal_stored_secrets(
+    conn: &mut db::Conn,
+    secret: &ServerSecret,
+) -> Result<usize, DieselError> {
+    let mut sealed = 0;
+    for (user_id, enabled, pending) in db::second_factors::all_totp_secrets(conn)? {
+        let legacy =
+            |stored: &Option<Vec<u8>>| stored.as_ref().is_some_and(|s| s.len() == SECRET_BYTES);
+        if !legacy(&enabled) && !legacy(&pending) {
+            continue;
+        }
+        let reseal = |stored: Option<Vec<u8>>| match stored {
+            Some(s) if s.len() == SECRET_BYTES => Some(seal(secret, user_id, &s)),
+            other => other,
+        };
+        let (enabled, pending) = (reseal(enabled), reseal(pending));
+        db::second_factors::replace_totp_secrets(
+            conn,
+            user_id,
+            (enabled.as_deref(), pending.as_deref()),
+        )?;
+        sealed += 1;
+    }
+    Ok(sealed)
 }
 
 fn totp(secret: &[u8]) -> Option<Totp> {
@@ -126,7 +190,9 @@ pub fn spend_code(
     code: &str,
     now: i64,
 ) -> Result<Option<Proof>, DieselError> {
-    let Some(totp_secret) = db::second_factors::totp_secret(tx, user_id)? else {
+    let Some(totp_secret) = db::second_factors::totp_secret(tx, user_id)?
+        .and_then(|stored| open(secret, user_id, &stored))
+    else {
         return Ok(None);
     };
     if let Some(step) = totp_step(&totp_secret, code, now) {
@@ -164,11 +230,16 @@ impl Owner {
     }
 }
 
-/// Starts setting up an authenticator app: a new secret, kept until a code confirms it.
-pub fn start_enrolment(tx: &mut Tx<'_>, user: &UserRow) -> Result<Enrolment, DieselError> {
-    let secret = crypto::random_bytes::<SECRET_BYTES>();
-    db::second_factors::set_totp_pending_secret(tx, user.id, &secret)?;
-    Ok(Enrolment::of(&user.username, &secret))
+/// Starts setting up an authenticator app: a new secret, kept (encrypted) until a code
+/// confirms it.
+pub fn start_enrolment(
+    tx: &mut Tx<'_>,
+    secret: &ServerSecret,
+    user: &UserRow,
+) -> Result<Enrolment, DieselError> {
+    let key = crypto::random_bytes::<SECRET_BYTES>();
+    db::second_factors::set_totp_pending_secret(tx, user.id, &seal(secret, user.id, &key))?;
+    Ok(Enrolment::of(&user.username, &key))
 }
 
 /// What a confirmation code did.
@@ -191,7 +262,10 @@ pub fn confirm_enrolment(
     code: &str,
     now: i64,
 ) -> Result<Confirmed, DieselError> {
-    let Some(pending) = db::second_factors::totp_pending_secret(tx, user.id)? else {
+    let Some(stored) = db::second_factors::totp_pending_secret(tx, user.id)? else {
+        return Ok(Confirmed::NotStarted);
+    };
+    let Some(pending) = open(secret, user.id, &stored) else {
         return Ok(Confirmed::NotStarted);
     };
     let Some(step) = totp_step(&pending, code, now) else {
@@ -200,10 +274,11 @@ pub fn confirm_enrolment(
             &pending,
         )));
     };
-    if !db::second_factors::enable_totp(tx, user.id, &pending, step, now)? {
+    if !db::second_factors::enable_totp(tx, user.id, &stored, step, now)? {
         return Ok(Confirmed::NotStarted);
     }
     let codes = replace_recovery_codes(tx, secret, user.id, now)?;
+    account_changes::outdate(tx, user.id, account_changes::SECOND_FACTORS, now)?;
     owner.record(tx, now, EventKind::MfaEnabled)?;
     Ok(Confirmed::On(codes))
 }
@@ -212,6 +287,7 @@ pub fn confirm_enrolment(
 pub fn disable(tx: &mut Tx<'_>, owner: &Owner, now: i64) -> Result<bool, DieselError> {
     let was_on = db::second_factors::remove_totp(tx, owner.user_id)?;
     if was_on {
+        account_changes::outdate(tx, owner.user_id, account_changes::SECOND_FACTORS, now)?;
         owner.record(tx, now, EventKind::MfaDisabled)?;
     }
     Ok(was_on)
@@ -228,6 +304,7 @@ pub fn regenerate_recovery_codes(
         return Ok(None);
     }
     let codes = replace_recovery_codes(tx, secret, owner.user_id, now)?;
+    account_changes::outdate(tx, owner.user_id, account_changes::SECOND_FACTORS, now)?;
     owner.record(tx, now, EventKind::RecoveryCodesRegenerated)?;
     Ok(Some(codes))
 }
@@ -264,7 +341,7 @@ pub fn reset(
 ) -> Result<Vec<String>, DieselError> {
     db::second_factors::remove_totp(tx, user_id)?;
     db::passkeys::delete_all_of_user(tx, user_id)?;
-    db::pending_logins::delete_for_user(tx, user_id)?;
+    account_changes::outdate(tx, user_id, account_changes::LOCKDOWN, ending.now)?;
     events::record_with(
         tx,
         ending.now,

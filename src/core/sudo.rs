@@ -1,12 +1,14 @@
 //! Sudo mode: sensitive actions (password change, second factors, signing out everywhere else,
 //! every admin action) need an authentication within `sudo_ttl`. A login counts; later, the
-//! session authenticates again at `/sudo`, which moves its `auth_time`.
+//! session authenticates again at `/sudo`, which moves its `auth_time` and sets its `amr` to the
+//! methods of that authentication (a password alone is `pwd`, whatever the login was).
 
-use super::accounts::{Accounts, CheckError, OwnPasswordError};
+use super::accounts::{Accounts, CheckError, OwnPasswordError, reserve_or_record};
 use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
 use crate::core::second_factors::{self, Proof};
-use crate::core::throttle::ThrottlePolicy;
+use crate::core::sessions::SignInMethod;
+use crate::core::throttle::{Subjects, ThrottlePolicy};
 use crate::db::{self, DbError, sessions::SessionRow};
 
 #[derive(Debug)]
@@ -64,14 +66,28 @@ impl Accounts<'_> {
         let (user, reservation) = self
             .check_own_password(now, asked.user_id, asked.password, device_token, &client)
             .await?;
-        let (secret, sid, code) = (
+        let (secret, sid, code, throttle) = (
             self.secret.clone(),
             asked.sid.to_owned(),
             asked.code.to_owned(),
+            self.throttle,
         );
         self.db
             .write(move |tx| -> Result<_, DbError> {
+                let mut codes = None;
                 let proof = if user.totp_enabled_at.is_some() {
+                    // The code is one of the account's wrong codes until it proves right.
+                    match reserve_or_record(
+                        tx,
+                        now,
+                        &throttle,
+                        &Subjects::codes(user.id),
+                        Some(&user),
+                        &client,
+                    )? {
+                        Ok(reservation) => codes = Some(reservation),
+                        Err(retry_after) => return Ok(Err(SudoError::Throttled { retry_after })),
+                    }
                     let proof = second_factors::spend_code(tx, &secret, user.id, &code, now)?;
                     if proof.is_none() {
                         events::record(
@@ -92,15 +108,25 @@ impl Accounts<'_> {
                     None
                 };
                 ThrottlePolicy::forgive(tx, &reservation)?;
+                if let Some(codes) = &codes {
+                    ThrottlePolicy::forgive(tx, codes)?;
+                }
                 let Some(mut session) =
                     db::sessions::find_by_public_id(tx, &sid)?.filter(|s| s.user_id == user.id)
                 else {
                     return Ok(Err(SudoError::SessionEnded));
                 };
-                if !db::sessions::set_auth_time(tx, session.id, now)? {
+                // The session now says how it last authenticated: this re-authentication.
+                let method = if proof.is_some() {
+                    SignInMethod::PasswordAndCode
+                } else {
+                    SignInMethod::Password
+                };
+                if !db::sessions::set_auth_time(tx, session.id, now, method.amr())? {
                     return Ok(Err(SudoError::SessionEnded));
                 }
                 session.auth_time = now;
+                method.amr().clone_into(&mut session.amr);
                 let kinds: &[EventKind] = if proof == Some(Proof::RecoveryCode) {
                     &[EventKind::RecoveryCodeUsed, EventKind::SudoGranted]
                 } else {

@@ -5,6 +5,13 @@ use diesel::prelude::*;
 use super::Conn;
 use super::schema::{email_tokens, users};
 
+/// What a mailed link does, as `email_tokens.purpose` stores it.
+pub mod purpose {
+    pub const VERIFY: &str = "verify";
+    pub const RESET: &str = "reset";
+    pub const REPORT: &str = "report";
+}
+
 /// A user's address: (address, verified at).
 pub fn address_of(conn: &mut Conn, user_id: i64) -> QueryResult<Option<(String, Option<i64>)>> {
     let row: Option<(Option<String>, Option<i64>)> = users::table
@@ -110,7 +117,7 @@ pub fn spend_token(conn: &mut Conn, id: i64, at: i64) -> QueryResult<bool> {
     .map(|n| n == 1)
 }
 
-/// Voids a user's unused tokens of `purpose` (a new address, a new password).
+/// Voids a user's unused tokens of `purpose` (a new password, a new address).
 pub fn void_tokens(conn: &mut Conn, user_id: i64, purpose: &str, at: i64) -> QueryResult<()> {
     diesel::update(
         email_tokens::table
@@ -119,6 +126,42 @@ pub fn void_tokens(conn: &mut Conn, user_id: i64, purpose: &str, at: i64) -> Que
             .filter(email_tokens::used_at.is_null()),
     )
     .set(email_tokens::used_at.eq(at))
+    .execute(conn)
+    .map(drop)
+}
+
+/// Whether the user has an unused, unexpired token of `purpose` mailed to `address`.
+pub fn live_token_for(
+    conn: &mut Conn,
+    user_id: i64,
+    purpose: &str,
+    address: &str,
+    now: i64,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        email_tokens::table
+            .filter(email_tokens::user_id.eq(user_id))
+            .filter(email_tokens::purpose.eq(purpose))
+            .filter(email_tokens::email.eq(address))
+            .filter(email_tokens::used_at.is_null())
+            .filter(email_tokens::expires_at.gt(now)),
+    ))
+    .get_result(conn)
+}
+
+/// Removes the address with lower-cased `key` from every account but `owner` that has not
+/// verified it.
+pub fn release_unverified(conn: &mut Conn, key: &str, owner: i64) -> QueryResult<()> {
+    diesel::update(
+        users::table
+            .filter(users::email_key.eq(key))
+            .filter(users::email_verified_at.is_null())
+            .filter(users::id.ne(owner)),
+    )
+    .set((
+        users::email.eq(None::<String>),
+        users::email_key.eq(None::<String>),
+    ))
     .execute(conn)
     .map(drop)
 }

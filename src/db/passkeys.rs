@@ -119,6 +119,8 @@ pub struct NewCeremony<'a> {
     pub user_id: Option<i64>,
     pub state: &'a str,
     pub expires_at: i64,
+    /// The hash of what the ceremony is bound to (the browser or session that started it).
+    pub binding: &'a [u8],
 }
 
 /// Stores a ceremony, and drops those that have expired.
@@ -131,17 +133,20 @@ pub fn insert_ceremony(conn: &mut Conn, ceremony: &NewCeremony<'_>, now: i64) ->
         .map(drop)
 }
 
-/// Takes a ceremony of `purpose` for good (single use): its user and state, if it was there
-/// and had not expired at `now`.
+/// Takes a ceremony of `purpose` bound to `binding` for good (single use): its user and
+/// state, if it was there and had not expired at `now`. Another binding finds nothing (and
+/// leaves the ceremony to its own browser).
 pub fn take_ceremony(
     conn: &mut Conn,
     token_hash: &[u8],
     purpose: &str,
+    binding: &[u8],
     now: i64,
 ) -> QueryResult<Option<(Option<i64>, String)>> {
     let found: Option<(i64, Option<i64>, String, i64)> = webauthn_ceremonies::table
         .filter(webauthn_ceremonies::token_hash.eq(token_hash))
         .filter(webauthn_ceremonies::purpose.eq(purpose))
+        .filter(webauthn_ceremonies::binding.eq(binding))
         .select((
             webauthn_ceremonies::id,
             webauthn_ceremonies::user_id,

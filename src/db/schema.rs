@@ -19,6 +19,7 @@ diesel::table! {
         email -> Nullable<Text>,
         email_key -> Nullable<Text>,
         email_verified_at -> Nullable<BigInt>,
+        device_epoch -> BigInt,
     }
 }
 
@@ -122,6 +123,7 @@ diesel::table! {
         user_id -> Nullable<BigInt>,
         state -> Text,
         expires_at -> BigInt,
+        binding -> Nullable<Binary>,
     }
 }
 

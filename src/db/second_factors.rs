@@ -143,3 +143,33 @@ pub fn recovery_codes_left(conn: &mut Conn, user_id: i64) -> QueryResult<i64> {
         .count()
         .get_result(conn)
 }
+
+/// A user's stored authenticator secrets: (user, enabled secret, secret being enrolled).
+pub type StoredSecrets = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Every stored authenticator secret, enabled or being enrolled.
+pub fn all_totp_secrets(conn: &mut Conn) -> QueryResult<Vec<StoredSecrets>> {
+    users::table
+        .filter(
+            users::totp_secret
+                .is_not_null()
+                .or(users::totp_pending_secret.is_not_null()),
+        )
+        .select((users::id, users::totp_secret, users::totp_pending_secret))
+        .load(conn)
+}
+
+/// Replaces a user's stored secrets (as they are, or encrypted) with `secrets`.
+pub fn replace_totp_secrets(
+    conn: &mut Conn,
+    user_id: i64,
+    secrets: (Option<&[u8]>, Option<&[u8]>),
+) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::totp_secret.eq(secrets.0),
+            users::totp_pending_secret.eq(secrets.1),
+        ))
+        .execute(conn)
+        .map(drop)
+}

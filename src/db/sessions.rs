@@ -76,14 +76,15 @@ pub fn find_by_public_id(conn: &mut Conn, public_id: &str) -> QueryResult<Option
         .optional()
 }
 
-/// Records a new authentication of an open session (sudo mode); returns whether it is open.
-pub fn set_auth_time(conn: &mut Conn, id: i64, at: i64) -> QueryResult<bool> {
+/// Records a new authentication of an open session (sudo mode) and its methods; returns
+/// whether it is open.
+pub fn set_auth_time(conn: &mut Conn, id: i64, at: i64, amr: &str) -> QueryResult<bool> {
     diesel::update(
         sessions::table
             .find(id)
             .filter(sessions::ended_at.is_null()),
     )
-    .set(sessions::auth_time.eq(at))
+    .set((sessions::auth_time.eq(at), sessions::amr.eq(amr)))
     .execute(conn)
     .map(|n| n > 0)
 }

@@ -20,6 +20,8 @@ pub struct UserRow {
     pub totp_enabled_at: Option<i64>,
     pub email: Option<String>,
     pub email_verified_at: Option<i64>,
+    /// Moved by every change that outdates the account's known-device tokens.
+    pub device_epoch: i64,
 }
 
 #[derive(Insertable)]
@@ -132,4 +134,12 @@ pub fn all(conn: &mut Conn) -> QueryResult<Vec<UserRow>> {
         .order(users::username_key.asc())
         .select(UserRow::as_select())
         .load(conn)
+}
+
+/// Outdates every known-device token of the account.
+pub fn bump_device_epoch(conn: &mut Conn, id: i64) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::device_epoch.eq(users::device_epoch + 1))
+        .execute(conn)
+        .map(drop)
 }

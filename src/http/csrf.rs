@@ -102,6 +102,34 @@ impl<'r> FromRequest<'r> for CsrfHeader {
     }
 }
 
+/// A request of doorman's script checked as [`CsrfHeader`] is, with the browser's CSRF cookie:
+/// for what a browser starts before login and must finish itself (a passkey sign-in). Without
+/// the cookie, 403: no page of doorman was loaded in this browser.
+pub struct BrowserCookie(pub String);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for BrowserCookie {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        if let Outcome::Error(e) = req.guard::<CsrfHeader>().await {
+            return Outcome::Error(e);
+        }
+        let Some(policy) = req.rocket().state::<CookiePolicy>() else {
+            return Outcome::Error((Status::InternalServerError, ()));
+        };
+        match req.cookies().get(policy.csrf) {
+            Some(cookie) if !cookie.value().is_empty() => {
+                Outcome::Success(BrowserCookie(cookie.value().to_owned()))
+            }
+            _ => {
+                req.local_cache(|| ErrorNote(EXPIRED));
+                Outcome::Error((Status::Forbidden, ()))
+            }
+        }
+    }
+}
+
 /// A form that carries a CSRF token in its field `csrf_token`.
 pub trait CsrfForm {
     /// Forms shown before login are bound to the CSRF cookie; all others to the session.

@@ -35,6 +35,11 @@ pub enum AppError {
     SudoNeeded(String),
     /// An admin without a second factor while `require_mfa_for_admins` is on: to `/security`.
     SecondFactorNeeded,
+    /// A limit other than the sign-in throttle (429, with the sentence and `Retry-After`).
+    Throttled {
+        retry_after: i64,
+        why: &'static str,
+    },
 }
 
 impl From<DbError> for AppError {
@@ -70,7 +75,8 @@ impl AppError {
             | AppError::Invalid(_)
             | AppError::SessionEnded
             | AppError::SudoNeeded(_)
-            | AppError::SecondFactorNeeded => {}
+            | AppError::SecondFactorNeeded
+            | AppError::Throttled { .. } => {}
         }
     }
 
@@ -84,6 +90,7 @@ impl AppError {
             AppError::Invalid(_) => Status::UnprocessableEntity,
             AppError::SessionEnded => Status::Unauthorized,
             AppError::SudoNeeded(_) | AppError::SecondFactorNeeded => Status::SeeOther,
+            AppError::Throttled { .. } => Status::TooManyRequests,
         }
     }
 }
@@ -201,6 +208,14 @@ impl From<PasskeyError> for ApiError {
                 "This account is disabled.",
             ),
             PasskeyError::SessionEnded => AppError::SessionEnded.into(),
+            PasskeyError::Throttled { retry_after } => ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::new(
+                    Status::TooManyRequests,
+                    "too_many_attempts",
+                    "Too many passkey sign-ins were started from your address. Try again later.",
+                )
+            },
             PasskeyError::Db(e) => e.into(),
         }
     }
@@ -303,6 +318,12 @@ impl<'r> Responder<'r, 'static> for AppError {
                     policy.set_notice(req.cookies(), Notice::SecondFactorRequired);
                 }
                 return rocket::response::Redirect::to("/security").respond_to(req);
+            }
+            AppError::Throttled { retry_after, why } => {
+                req.local_cache(|| ErrorNote(why));
+                let mut response = error_response(req, self.status())?;
+                response.set_header(Header::new("Retry-After", retry_after.to_string()));
+                return Ok(response);
             }
             _ => {}
         }

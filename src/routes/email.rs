@@ -95,7 +95,7 @@ pub async fn set_address(
 ) -> Result<Redirect, AppError> {
     let user = sudo.or_ask("/security")?;
     let (user_id, sid, now, text) = (user.user_id(), user.sid().to_owned(), fx.now, form.0.email);
-    let (secret, policy) = (mailroom.secret.clone(), mailroom.policy);
+    let (secret, policy, throttle) = (mailroom.secret.clone(), mailroom.policy, mailroom.throttle);
     let removed = text.trim().is_empty();
     let outcome = mailroom
         .db
@@ -108,6 +108,7 @@ pub async fn set_address(
                 user: &account,
                 session_id,
                 client: &client,
+                limits: Some(throttle),
             };
             Ok(email::set_address(
                 tx, &secret, policy, &change, &text, now,
@@ -123,10 +124,11 @@ pub async fn set_address(
             });
             Ok(Redirect::to(uri!("/security")))
         }
-        Err(AddressError::Invalid(why)) => Err(AppError::Invalid(why)),
-        Err(AddressError::Taken) => Err(AppError::Invalid(
-            "This address belongs to another account.",
-        )),
+        Err(AddressError::Throttled { retry_after }) => Err(AppError::Throttled {
+            retry_after,
+            why: AddressError::Throttled { retry_after }.message(),
+        }),
+        Err(refused) => Err(AppError::Invalid(refused.message())),
     }
 }
 

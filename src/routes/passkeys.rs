@@ -14,7 +14,7 @@ use crate::core::passkeys::{self, Challenge, Passkeys};
 use crate::db::{self, Db, DbError};
 use crate::http::client_info::ClientInfo;
 use crate::http::cookies::{ClientDevice, Notice};
-use crate::http::csrf::{Checked, CsrfHeader};
+use crate::http::csrf::{BrowserCookie, Checked, CsrfHeader};
 use crate::http::effects::Effects;
 use crate::http::error::{ApiError, AppError};
 use crate::http::guards::Sudo;
@@ -34,12 +34,13 @@ pub async fn register_start(
 ) -> Result<ChallengeAnswer, AppError> {
     let user = sudo.or_ask("/security")?;
     let (passkeys, user_id, now) = (passkeys.inner().clone(), user.user_id(), fx.now);
+    let sid = user.sid().to_owned();
     let answer = db
         .write(move |tx| -> Result<_, DbError> {
             let Some(account) = db::users::find(tx, user_id)? else {
                 return Ok(Err(passkeys::PasskeyError::SessionEnded));
             };
-            Ok(passkeys.register_start(tx, &account, now))
+            Ok(passkeys.register_start(tx, &account, &sid, now))
         })
         .await?;
     Ok(answer.map(Json).map_err(ApiError::from))
@@ -112,14 +113,18 @@ pub async fn delete(
 
 #[post("/login/passkey/start")]
 pub async fn login_start(
-    _csrf: CsrfHeader,
+    browser: BrowserCookie,
+    client: ClientInfo,
+    accounts: Accounts<'_>,
     passkeys: &State<Passkeys>,
-    db: &State<Db>,
     fx: Effects<'_>,
 ) -> Result<ChallengeAnswer, AppError> {
-    let (passkeys, now) = (passkeys.inner().clone(), fx.now);
-    let answer = db
-        .write(move |tx| -> Result<_, DbError> { Ok(passkeys.login_start(tx, now)) })
+    let (passkeys, throttle, now) = (passkeys.inner().clone(), accounts.throttle, fx.now);
+    let answer = accounts
+        .db
+        .write(move |tx| -> Result<_, DbError> {
+            Ok(passkeys.login_start(tx, &throttle, &client, &browser.0, now))
+        })
         .await?;
     Ok(answer.map(Json).map_err(ApiError::from))
 }
@@ -135,7 +140,7 @@ pub struct Assertion {
 
 #[post("/login/passkey/finish", data = "<body>")]
 pub async fn login_finish(
-    _csrf: CsrfHeader,
+    browser: BrowserCookie,
     body: Json<Assertion>,
     caller: ClientDevice,
     accounts: Accounts<'_>,
@@ -148,7 +153,7 @@ pub async fn login_finish(
         .passkey_login(
             passkeys,
             fx.now,
-            body.ceremony,
+            (body.ceremony, browser.0),
             body.credential,
             caller.device_token,
             caller.client,

@@ -92,11 +92,15 @@ pub async fn start_totp(
     _form: Checked<ButtonForm>,
     page: Page,
     db: &State<Db>,
+    secret: &State<ServerSecret>,
 ) -> Result<Template, AppError> {
     let user = sudo.or_ask(PAGE)?;
     let account = account(db, user.user_id()).await?;
+    let secret = secret.inner().clone();
     let enrolment = db
-        .write(move |tx| second_factors::start_enrolment(tx, &account).map_err(DbError::from))
+        .write(move |tx| {
+            second_factors::start_enrolment(tx, &secret, &account).map_err(DbError::from)
+        })
         .await?;
     Ok(enrolment_page(&page, &enrolment, None))
 }

@@ -193,8 +193,9 @@ pub async fn passkey_start(
     fx: Effects<'_>,
 ) -> Result<Json<Challenge>, ApiError> {
     let (passkeys, user_id, now) = (passkeys.inner().clone(), user.user_id(), fx.now);
+    let sid = user.sid().to_owned();
     let challenge = db
-        .write(move |tx| -> Result<_, DbError> { Ok(passkeys.sudo_start(tx, user_id, now)) })
+        .write(move |tx| -> Result<_, DbError> { Ok(passkeys.sudo_start(tx, user_id, &sid, now)) })
         .await??;
     Ok(Json(challenge))
 }
