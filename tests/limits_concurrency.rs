@@ -538,3 +538,307 @@ fn simultaneous_reset_requests_mail_at_most_the_limit() {
     assert_eq!(count(&statuses, 429), 7, "{statuses:?}");
     assert_eq!(cluster.events("password_reset_requested"), 5);
 }
+
+/// Logs alice in through the API with `device_token` (if any): (status, body).
+fn api_login(
+    agent: &ureq::Agent,
+    base: &str,
+    password: &str,
+    device_token: Option<&str>,
+) -> (u16, Value) {
+    let mut body = json!({"username": "alice", "password": password});
+    if let Some(token) = device_token {
+        body["device_token"] = json!(token);
+    }
+    let mut response = agent
+        .post(format!("{base}/api/auth/login"))
+        .header("Content-Type", "application/json")
+        .send(body.to_string())
+        .unwrap();
+    let status = response.status().as_u16();
+    let body =
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// Device tokens of `n` sign-ins of alice (before any second factor).
+fn device_tokens(cluster: &Cluster, n: usize) -> Vec<String> {
+    let agent = http::agent();
+    (0..n)
+        .map(|i| {
+            let (status, body) = api_login(&agent, &cluster.base(i), PASSWORD, None);
+            assert_eq!(status, 200, "{body}");
+            body["device_token"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn simultaneous_wrong_codes_of_known_devices_check_at_most_the_limit() {
+    let cluster = Cluster::start(json!({}));
+    let alice = cluster.create_user("alice", Role::User);
+    // Known devices, so neither the account's nor the address's counter is what holds.
+    let devices = device_tokens(&cluster, 8);
+    with_authenticator(&cluster, alice);
+    let agent = http::agent();
+    let steps: Vec<(String, String)> = devices
+        .iter()
+        .enumerate()
+        .map(|(i, device)| {
+            let (status, body) = api_login(&agent, &cluster.base(i), PASSWORD, Some(device));
+            assert_eq!(status, 401, "{body}");
+            (
+                body["mfa_token"].as_str().unwrap().to_owned(),
+                device.clone(),
+            )
+        })
+        .collect();
+    let statuses = at_once(steps.len(), |i| {
+        let (agent, base) = (agent.clone(), cluster.base(i));
+        let (token, device) = steps[i].clone();
+        Box::new(move || {
+            let body = json!({"mfa_token": token, "code": "000000", "device_token": device});
+            agent
+                .post(format!("{base}/api/auth/mfa"))
+                .header("Content-Type", "application/json")
+                .send(body.to_string())
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    assert_eq!(count(&statuses, 401), 5, "{statuses:?}");
+    assert_eq!(count(&statuses, 429), 3, "{statuses:?}");
+    assert_eq!(cluster.events("mfa_failed"), 5);
+}
+
+#[test]
+fn simultaneous_wrong_passwords_of_many_devices_stay_under_the_ceiling() {
+    let cluster = Cluster::start(json!({}));
+    cluster.create_user("alice", Role::User);
+    let devices = device_tokens(&cluster, 12);
+    let agent = http::agent();
+    let statuses = at_once(24, |i| {
+        let (agent, base, device) = (agent.clone(), cluster.base(i), devices[i / 2].clone());
+        Box::new(move || api_login(&agent, &base, WRONG, Some(&device)).0)
+    });
+    // Two of three times login_max_failures, less one: with the account's own five, below 15.
+    assert_eq!(count(&statuses, 401), 9, "{statuses:?}");
+    assert_eq!(count(&statuses, 429), 15, "{statuses:?}");
+    assert_eq!(cluster.events("login_failed"), 9);
+}
+
+#[test]
+fn simultaneous_address_changes_mail_one_address_at_most_the_limit() {
+    let cluster = Cluster::start(json!({}));
+    let agent = http::agent();
+    let sessions: Vec<(String, String)> = (0..8)
+        .map(|i| {
+            let name = format!("mallory{i}");
+            cluster.create_user(&name, Role::User);
+            let base = cluster.base(i);
+            let session = http::login(&agent, &base, &name, ACCESS);
+            let cookies = session.cookie_header(ACCESS, REFRESH);
+            let mut page = agent
+                .get(format!("{base}/security"))
+                .header("Cookie", &cookies)
+                .call()
+                .unwrap();
+            let token = hidden_value(&page.body_mut().read_to_string().unwrap(), "csrf_token");
+            (cookies, token.unwrap())
+        })
+        .collect();
+    let statuses = at_once(sessions.len(), |i| {
+        let (agent, base) = (agent.clone(), cluster.base(i));
+        let (cookies, token) = sessions[i].clone();
+        Box::new(move || {
+            agent
+                .post(format!("{base}/security/email"))
+                .header("Cookie", &cookies)
+                .send_form([
+                    ("csrf_token", token.as_str()),
+                    ("email", "target@example.test"),
+                ])
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    assert_eq!(count(&statuses, 303), 5, "{statuses:?}");
+    assert_eq!(count(&statuses, 429), 3, "{statuses:?}");
+    let mails: i64 = {
+        use diesel::prelude::*;
+        use doorman::db::schema::outbox;
+        outbox::table
+            .filter(outbox::template.eq("verify_address"))
+            .filter(outbox::recipient.eq("target@example.test"))
+            .count()
+            .get_result(&mut *cluster.servers[0].db.conn().unwrap())
+            .unwrap()
+    };
+    assert_eq!(mails, 5);
+}
+
+/// Runs `f(i)` for `n` values of `i` at once, each on one of the two instances' databases.
+fn at_once_on_dbs<T: Send + 'static>(
+    cluster: &Cluster,
+    n: usize,
+    f: impl Fn(usize, &Db) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let f = Arc::new(f);
+    let barrier = Arc::new(Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let (f, barrier, db) = (
+                f.clone(),
+                barrier.clone(),
+                cluster.servers[i % 2].db.clone(),
+            );
+            thread::spawn(move || {
+                barrier.wait();
+                f(i, &db)
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+#[test]
+fn simultaneous_reset_requests_from_everywhere_mail_one_account_at_most_the_cap() {
+    use doorman::core::email;
+    let cluster = Cluster::start(json!({}));
+    let alice = cluster.create_user("alice", Role::User);
+    let now = cluster.clock.now_secs();
+    common::write(&cluster.servers[0].db, move |tx| {
+        use diesel::prelude::*;
+        use doorman::db::schema::users;
+        diesel::update(users::table.find(alice))
+            .set((
+                users::email.eq("alice@example.test"),
+                users::email_key.eq("alice@example.test"),
+                users::email_verified_at.eq(now),
+            ))
+            .execute(&mut **tx)
+            .map(drop)
+    });
+    let secret = cluster.servers[0].secret.clone();
+    let answers = at_once_on_dbs(&cluster, 12, move |i, db| {
+        let (secret, login) = (
+            secret.clone(),
+            ["alice", "ALICE", "Alice@Example.test"][i % 3],
+        );
+        common::write(db, move |tx| {
+            let policy = email::EmailPolicy {
+                link_ttl: 1800,
+                new_device_notice: true,
+            };
+            let throttle = doorman::core::throttle::ThrottlePolicy {
+                max_failures: 5,
+                window: 900,
+                max_signups: 10,
+            };
+            let client = ClientInfo {
+                ip: format!("127.0.1.{i}"),
+                user_agent: "test".into(),
+            };
+            email::request_reset(tx, &secret, policy, &throttle, login, &client, now)
+        })
+    });
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    assert_eq!(cluster.events("password_reset_requested"), 5);
+}
+
+#[test]
+fn two_accounts_verifying_one_address_at_once_leave_it_to_one() {
+    use doorman::core::email;
+    let cluster = Cluster::start(json!({}));
+    let secret = cluster.servers[0].secret.clone();
+    let now = cluster.clock.now_secs();
+    let mut tokens = Vec::new();
+    for name in ["alice", "mallory"] {
+        let user = cluster.create_user(name, Role::User);
+        let server = secret.clone();
+        let nonce = common::write(&cluster.servers[0].db, move |tx| {
+            use diesel::prelude::*;
+            use doorman::db::schema::outbox;
+            let account = doorman::db::users::find(tx, user)?.unwrap();
+            let client = ClientInfo {
+                ip: "127.0.0.1".into(),
+                user_agent: "test".into(),
+            };
+            let change = email::AddressChange {
+                user: &account,
+                session_id: None,
+                client: &client,
+                limits: None,
+            };
+            let policy = email::EmailPolicy {
+                link_ttl: 1800,
+                new_device_notice: true,
+            };
+            email::set_address(tx, &server, policy, &change, "shared@example.test", now)?.unwrap();
+            let context: String = outbox::table
+                .filter(outbox::template.eq("verify_address"))
+                .order(outbox::id.desc())
+                .select(outbox::context)
+                .first(&mut **tx)?;
+            let context: Value = serde_json::from_str(&context).unwrap();
+            Ok(context["link"]["nonce"].as_str().unwrap().to_owned())
+        });
+        tokens.push(email::link_token(&secret, &nonce).unwrap());
+    }
+    let verified = at_once_on_dbs(&cluster, 2, move |i, db| {
+        let token = tokens[i].clone();
+        common::write(db, move |tx| {
+            let client = ClientInfo {
+                ip: "127.0.0.1".into(),
+                user_agent: "test".into(),
+            };
+            email::verify(tx, &token, &client, now)
+        })
+    });
+    assert_eq!(verified.iter().filter(|v| **v).count(), 1, "{verified:?}");
+    let holders: i64 = {
+        use diesel::prelude::*;
+        use doorman::db::schema::users;
+        users::table
+            .filter(users::email_key.eq("shared@example.test"))
+            .count()
+            .get_result(&mut *cluster.servers[0].db.conn().unwrap())
+            .unwrap()
+    };
+    assert_eq!(holders, 1, "the loser's unverified claim is gone");
+}
+
+#[test]
+fn simultaneous_passkey_starts_from_one_address_stop_at_the_limit() {
+    let cluster = Cluster::start(json!({ "public_url": "http://localhost:8000" }));
+    let agent = http::agent();
+    let mut form = agent
+        .get(format!("{}/login", cluster.base(0)))
+        .call()
+        .unwrap();
+    let cookie = http::set_cookie(&form, CSRF).unwrap();
+    let token = hidden_value(&form.body_mut().read_to_string().unwrap(), "csrf_token").unwrap();
+    let statuses = at_once(30, |i| {
+        let (agent, base, cookie, token) = (
+            agent.clone(),
+            cluster.base(i),
+            cookie.clone(),
+            token.clone(),
+        );
+        Box::new(move || {
+            agent
+                .post(format!("{base}/login/passkey/start"))
+                .header("Cookie", format!("{CSRF}={cookie}"))
+                .header("X-CSRF-Token", &token)
+                .header("Content-Type", "application/json")
+                .send("{}")
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    assert_eq!(count(&statuses, 200), 20, "{statuses:?}");
+    assert_eq!(count(&statuses, 429), 10, "{statuses:?}");
+}

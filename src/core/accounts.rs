@@ -278,13 +278,21 @@ impl Accounts<'_> {
         let next = next.map(str::to_owned);
         let (secret, email) = (self.secret.clone(), self.email);
         db.write(move |tx| -> Result<_, DbError> {
+            // The password was checked outside any transaction: an account changed meanwhile
+            // (a new password, a reset, a disable: each moves the device epoch) is not signed
+            // in with what was checked. A rehash by a simultaneous login moves nothing.
+            let unchanged = db::users::find(tx, user.id)?
+                .is_some_and(|now| !now.disabled && now.device_epoch == user.device_epoch);
+            if !unchanged {
+                return Ok(Err(LoginError::InvalidCredentials));
+            }
             ThrottlePolicy::forgive(tx, &reservation)?;
             if let Some(hash) = &rehashed {
                 db::users::set_password_hash(tx, user.id, hash)?;
             }
             if second_factors::is_on(tx, &user)? {
                 let token = pending_login::create(tx, now, &user, remember, next.as_deref())?;
-                return Ok(LoginOutcome::SecondStep(token));
+                return Ok(Ok(LoginOutcome::SecondStep(token)));
             }
             let started = session::start(
                 tx,
@@ -296,14 +304,13 @@ impl Accounts<'_> {
                 SignInMethod::Password,
             )?;
             let device = signed_in_from(tx, &secret, email, device, &user, &started, &client, now)?;
-            Ok(LoginOutcome::SignedIn(Box::new(SignedInSession {
+            Ok(Ok(LoginOutcome::SignedIn(Box::new(SignedInSession {
                 device_token: device.token(&secret),
                 user,
                 started,
-            })))
+            }))))
         })
-        .await
-        .map_err(LoginError::from)
+        .await?
     }
 
     /// Runs a password check that needs a hashing slot; when none can be had, the attempt it
