@@ -323,8 +323,8 @@ fn send_verification(
         session_id: None,
     };
     let nonce = link.make(tx, secret, now, policy.link_ttl)?;
+    // No account name: the address is nobody's yet, and a name is text its chooser controls.
     let context = json!({
-        "username": user.username,
         "address": address,
         "link": { "path": "/email/verify", "nonce": nonce },
     });
