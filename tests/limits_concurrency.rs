@@ -839,6 +839,6 @@ fn simultaneous_passkey_starts_from_one_address_stop_at_the_limit() {
                 .as_u16()
         })
     });
-    assert_eq!(count(&statuses, 200), 20, "{statuses:?}");
-    assert_eq!(count(&statuses, 429), 10, "{statuses:?}");
+    assert_eq!(count(&statuses, 200), 10, "{statuses:?}");
+    assert_eq!(count(&statuses, 429), 20, "{statuses:?}");
 }

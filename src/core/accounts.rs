@@ -391,7 +391,8 @@ impl Accounts<'_> {
     }
 
     /// Changes the password of `user_id` after checking the current one
-    /// ([`Accounts::check_own_password`]), and ends every other session.
+    /// ([`Accounts::check_own_password`]), and ends every other session. Every device token
+    /// issued before is outdated; returns the new one of the browser or app that changed it.
     pub async fn change_password(
         &self,
         now: i64,
@@ -400,7 +401,7 @@ impl Accounts<'_> {
         passwords: (&str, &str),
         device_token: Option<String>,
         client: ClientInfo,
-    ) -> Result<(), PasswordChangeError> {
+    ) -> Result<String, PasswordChangeError> {
         let (current_password, new_password) = passwords;
         passwords::check_new_password(new_password).map_err(PasswordChangeError::Weak)?;
         let (_, reservation) = self
@@ -409,9 +410,10 @@ impl Accounts<'_> {
         let hash = self
             .checked(&reservation, self.hasher.hash(new_password.to_owned()))
             .await?;
-        let keep = current_sid.to_owned();
-        self.db
-            .write(move |tx| {
+        let (keep, secret) = (current_sid.to_owned(), self.secret.clone());
+        let device = self
+            .db
+            .write(move |tx| -> Result<_, DbError> {
                 ThrottlePolicy::forgive(tx, &reservation)?;
                 let change = PasswordChange {
                     user_id,
@@ -420,10 +422,12 @@ impl Accounts<'_> {
                     client: &client,
                     detail: None,
                 };
-                change.apply(tx, now).map(drop).map_err(DbError::from)
+                change.apply(tx, now)?;
+                let user = db::users::find(tx, user_id)?.ok_or(DieselError::NotFound)?;
+                Ok(KnownDevice::new(&user).token(&secret))
             })
             .await?;
-        Ok(())
+        Ok(device)
     }
 
     /// Creates a user with the `user` role and signs them in.

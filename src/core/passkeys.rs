@@ -415,6 +415,7 @@ impl Accounts<'_> {
                         return Err(PasskeyError::Disabled);
                     }
                     let method = record_use(tx, &row, passkey, &result, now)?;
+                    ThrottlePolicy::clear(tx, &Subjects::passkey_start(&client.ip))?;
                     let started =
                         session::start(tx, now, &lifetimes, &user, false, &client, method)?;
                     let known = KnownDevice::of_user(&secret, device_token.as_deref(), &user);

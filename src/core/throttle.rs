@@ -64,8 +64,8 @@ impl Scope {
 const MAX_SUBJECT_CHARS: usize = 64;
 
 /// Anonymous passkey starts per address, per failed login allowed: a start costs no hashing,
-/// but each keeps a ceremony row for five minutes.
-const PASSKEY_STARTS_PER_FAILURE: i64 = 4;
+/// but each keeps a ceremony row for five minutes. A passkey sign-in clears its address's.
+const PASSKEY_STARTS_PER_FAILURE: i64 = 2;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottlePolicy {
@@ -270,6 +270,15 @@ impl ThrottlePolicy {
             if matches!(*scope, Scope::Account | Scope::Device | Scope::Codes) {
                 db::login_attempts::clear(conn, scope.name(), subject)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Forgets every counted attempt of `subjects` (a passkey sign-in that succeeded clears its
+    /// address's starts).
+    pub fn clear(conn: &mut Conn, subjects: &Subjects) -> diesel::QueryResult<()> {
+        for (scope, subject) in &subjects.0 {
+            db::login_attempts::clear(conn, scope.name(), subject)?;
         }
         Ok(())
     }

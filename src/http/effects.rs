@@ -1,5 +1,5 @@
-//! What a state-changing handler does on its way out: set a one-time message, clear this
-//! browser's cookies when its own session ended. (What a write changed in memory, such as the
+//! What a state-changing handler does on its way out: set a one-time message, renew the
+//! known-device cookie, clear this browser's cookies when its own session ended. (What a write changed in memory, such as the
 //! sessions it ended, is applied by the database layer after the commit.)
 
 use rocket::Request;
@@ -39,6 +39,12 @@ impl<'r> FromRequest<'r> for Effects<'r> {
 impl Effects<'_> {
     pub fn notice(&self, notice: Notice) {
         self.policy.set_notice(self.jar, notice);
+    }
+
+    /// This browser is a known device of its account under `token` (a new one after a change
+    /// that outdated the old).
+    pub fn known_device(&self, token: String) {
+        self.policy.set_device(self.jar, token);
     }
 
     /// This browser's own session ended: clear its cookies.

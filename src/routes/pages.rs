@@ -147,7 +147,8 @@ pub async fn change_password(
         .await;
     let invalid = |message: String| (Status::UnprocessableEntity, None, message);
     let (status, retry_after, message) = match outcome {
-        Ok(()) => {
+        Ok(device_token) => {
+            fx.known_device(device_token);
             fx.notice(Notice::PasswordChanged);
             return Ok(Either::Left(Redirect::to(uri!("/profile"))));
         }
