@@ -750,64 +750,80 @@ fn simultaneous_reset_requests_from_everywhere_mail_one_account_at_most_the_cap(
 
 #[test]
 fn two_accounts_verifying_one_address_at_once_leave_it_to_one() {
-    use doorman::core::email;
     let cluster = Cluster::start(json!({}));
-    let secret = cluster.servers[0].secret.clone();
-    let now = cluster.clock.now_secs();
-    let mut tokens = Vec::new();
-    for name in ["alice", "mallory"] {
-        let user = cluster.create_user(name, Role::User);
-        let server = secret.clone();
-        let nonce = common::write(&cluster.servers[0].db, move |tx| {
-            use diesel::prelude::*;
-            use doorman::db::schema::outbox;
-            let account = doorman::db::users::find(tx, user)?.unwrap();
-            let client = ClientInfo {
-                ip: "127.0.0.1".into(),
-                user_agent: "test".into(),
-            };
-            let change = email::AddressChange {
-                user: &account,
-                session_id: None,
-                client: &client,
-                limits: None,
-            };
-            let policy = email::EmailPolicy {
-                link_ttl: 1800,
-                new_device_notice: true,
-            };
-            email::set_address(tx, &server, policy, &change, "shared@example.test", now)?.unwrap();
-            let context: String = outbox::table
-                .filter(outbox::template.eq("verify_address"))
-                .order(outbox::id.desc())
-                .select(outbox::context)
-                .first(&mut **tx)?;
-            let context: Value = serde_json::from_str(&context).unwrap();
-            Ok(context["link"]["nonce"].as_str().unwrap().to_owned())
+    for round in 0..5 {
+        let address = format!("shared{round}@example.test");
+        let tokens: Vec<String> = ["alice", "mallory"]
+            .iter()
+            .map(|name| claim_address(&cluster, &format!("{name}{round}"), &address))
+            .collect();
+        let now = cluster.clock.now_secs();
+        let verified = at_once_on_dbs(&cluster, 2, move |i, db| {
+            let token = tokens[i].clone();
+            common::write(db, move |tx| {
+                let client = ClientInfo {
+                    ip: "127.0.0.1".into(),
+                    user_agent: "test".into(),
+                };
+                doorman::core::email::verify(tx, &token, &client, now)
+            })
         });
-        tokens.push(email::link_token(&secret, &nonce).unwrap());
+        assert_eq!(verified.iter().filter(|v| **v).count(), 1, "round {round}");
+        let holders: i64 = {
+            use diesel::prelude::*;
+            use doorman::db::schema::users;
+            users::table
+                .filter(users::email_key.eq(&address))
+                .count()
+                .get_result(&mut *cluster.servers[0].db.conn().unwrap())
+                .unwrap()
+        };
+        assert_eq!(
+            holders, 1,
+            "round {round}: the loser's unverified claim is gone"
+        );
     }
-    let verified = at_once_on_dbs(&cluster, 2, move |i, db| {
-        let token = tokens[i].clone();
-        common::write(db, move |tx| {
-            let client = ClientInfo {
-                ip: "127.0.0.1".into(),
-                user_agent: "test".into(),
-            };
-            email::verify(tx, &token, &client, now)
-        })
-    });
-    assert_eq!(verified.iter().filter(|v| **v).count(), 1, "{verified:?}");
-    let holders: i64 = {
+}
+
+/// A new user `name` who set `address` (unverified); the token of the link mailed for it.
+fn claim_address(cluster: &Cluster, name: &str, address: &str) -> String {
+    use doorman::core::email;
+    let user = cluster.create_user(name, Role::User);
+    let (secret, now, address) = (
+        cluster.servers[0].secret.clone(),
+        cluster.clock.now_secs(),
+        address.to_owned(),
+    );
+    let server = secret.clone();
+    let nonce = common::write(&cluster.servers[0].db, move |tx| {
         use diesel::prelude::*;
-        use doorman::db::schema::users;
-        users::table
-            .filter(users::email_key.eq("shared@example.test"))
-            .count()
-            .get_result(&mut *cluster.servers[0].db.conn().unwrap())
-            .unwrap()
-    };
-    assert_eq!(holders, 1, "the loser's unverified claim is gone");
+        use doorman::db::schema::outbox;
+        let account = doorman::db::users::find(tx, user)?.unwrap();
+        let client = ClientInfo {
+            ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+        };
+        let change = email::AddressChange {
+            user: &account,
+            session_id: None,
+            client: &client,
+            limits: None,
+        };
+        let policy = email::EmailPolicy {
+            link_ttl: 1800,
+            new_device_notice: true,
+        };
+        email::set_address(tx, &server, policy, &change, &address, now)?.unwrap();
+        // Read in the transaction that wrote it: once sent, the outbox keeps no nonce.
+        let context: String = outbox::table
+            .filter(outbox::template.eq("verify_address"))
+            .order(outbox::id.desc())
+            .select(outbox::context)
+            .first(&mut **tx)?;
+        let context: Value = serde_json::from_str(&context).unwrap();
+        Ok(context["link"]["nonce"].as_str().unwrap().to_owned())
+    });
+    email::link_token(&secret, &nonce).unwrap()
 }
 
 #[test]

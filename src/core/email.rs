@@ -227,6 +227,12 @@ pub struct AddressChange<'a> {
     pub limits: Option<ThrottlePolicy>,
 }
 
+/// Serializes the changes and verifications of one address (by its lower-cased key) across
+/// instances, so two of them never wait on each other's rows.
+fn lock_address(tx: &mut Tx<'_>, key: &str) -> Result<(), DieselError> {
+    db::lock_keys(tx, &[format!("doorman/address/{key}")])
+}
+
 /// Sets (or, with an empty `text`, removes) the account's address: unverified, with a
 /// verification link mailed to it (unless a link for it mailed earlier is still good); a
 /// verified old address is told of the change, and reset links die. An address another account
@@ -253,20 +259,24 @@ pub fn set_address(
         return Ok(Ok(()));
     }
     if let Some(address) = &new {
-        let holder = db::email::user_with_verified(tx, &address.key)?;
-        if holder.is_some_and(|id| id != user.id) {
-            return Ok(Err(AddressError::Taken));
-        }
+        lock_address(tx, &address.key)?;
     }
     let reused = match &new {
         Some(address) => db::email::live_token_for(tx, user.id, VERIFY, &address.text, now)?,
         None => false,
     };
+    // Counted before the address is looked at, so asking which addresses are taken counts too.
     if let Some(limits) = &change.limits {
         let mail_to = new.as_ref().filter(|_| !reused).map(|a| a.key.as_str());
         let subjects = Subjects::address_change(user.id, mail_to);
         if let Err(retry_after) = limits.reserve(tx, now, &subjects)? {
             return Ok(Err(AddressError::Throttled { retry_after }));
+        }
+    }
+    if let Some(address) = &new {
+        let holder = db::email::user_with_verified(tx, &address.key)?;
+        if holder.is_some_and(|id| id != user.id) {
+            return Ok(Err(AddressError::Taken));
         }
     }
     let stored = tx.savepoint(|tx| {
@@ -362,22 +372,21 @@ pub fn verify(
     let Some(row) = spend(tx, token, VERIFY, now)? else {
         return Ok(false);
     };
-    let verified = match &row.email {
-        // Another account verified the same address first: the unique index refuses this one.
-        Some(address) => {
-            match tx.savepoint(|tx| db::email::mark_verified(tx, row.user_id, address, now)) {
-                Ok(verified) => verified,
-                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => false,
-                Err(e) => return Err(e),
-            }
-        }
-        None => false,
+    let Some(address) = &row.email else {
+        return Ok(false);
+    };
+    let key = address.to_lowercase();
+    lock_address(tx, &key)?;
+    // Another account verified the same address first: the unique index refuses this one.
+    let verified = match tx.savepoint(|tx| db::email::mark_verified(tx, row.user_id, address, now))
+    {
+        Ok(verified) => verified,
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => false,
+        Err(e) => return Err(e),
     };
     if verified {
         // The address is this account's now: other accounts' unconfirmed claims on it go.
-        if let Some(address) = &row.email {
-            db::email::release_unverified(tx, &address.to_lowercase(), row.user_id)?;
-        }
+        db::email::release_unverified(tx, &key, row.user_id)?;
         events::record(
             tx,
             now,
