@@ -72,16 +72,6 @@ fn api_from(app: &TestApp, ip: &str, path: &str, body: Value) -> (Status, Value)
     (status, body)
 }
 
-fn code_at(key: &str, at: i64) -> String {
-    let secret = totp_rs::Secret::try_from_base32(key).unwrap();
-    totp_rs::Builder::new()
-        .with_secret(secret.as_bytes().to_vec())
-        .build()
-        .unwrap()
-        .generate(u64::try_from(at).unwrap())
-        .to_string()
-}
-
 fn owner(user_id: i64) -> Owner {
     Owner {
         user_id,
@@ -99,7 +89,7 @@ fn authenticator(app: &TestApp, user_id: i64) -> String {
         let user = doorman::db::users::find(tx, user_id)?.unwrap();
         Ok(second_factors::start_enrolment(tx, &server, &user)?.secret)
     });
-    let code = code_at(&key, now);
+    let code = totp_code(&key, now);
     let confirmed = write(app.db(), move |tx| {
         let user = doorman::db::users::find(tx, user_id)?.unwrap();
         second_factors::confirm_enrolment(tx, &secret, &user, &owner(user_id), &code, now)
@@ -202,7 +192,7 @@ fn a_right_password_never_forgives_wrong_codes() {
     assert!(statuses[5..].iter().all(|s| *s == Status::TooManyRequests));
     // Past the limit the right code is refused too, before it is checked.
     let token = mfa_token(&app, "127.0.0.99");
-    let code = code_at(&key, app.clock.now_secs());
+    let code = totp_code(&key, app.clock.now_secs());
     assert_eq!(
         second_step(&app, "127.0.0.99", &token, &code),
         Status::TooManyRequests
@@ -210,7 +200,7 @@ fn a_right_password_never_forgives_wrong_codes() {
     // Once the window has passed, a right code finishes the login and forgives the codes.
     app.clock.advance(901);
     let token = mfa_token(&app, "127.0.0.99");
-    let code = code_at(&key, app.clock.now_secs());
+    let code = totp_code(&key, app.clock.now_secs());
     assert_eq!(second_step(&app, "127.0.0.99", &token, &code), Status::Ok);
 }
 
@@ -393,13 +383,13 @@ fn a_half_done_login_ends_with_account_changes() {
     for (name, change) in &changes {
         let token = mfa_token(&app, "127.0.0.1");
         assert_eq!(pending_logins(&app), 1, "{name}");
-        let code = code_at(&key, app.clock.now_secs());
+        let code = totp_code(&key, app.clock.now_secs());
         if let Some(new_key) = change(&app) {
             key = new_key;
         }
         assert_eq!(pending_logins(&app), 0, "{name}: the half-done login ended");
         let code = if *name == "new authenticator app" {
-            code_at(&key, app.clock.now_secs())
+            totp_code(&key, app.clock.now_secs())
         } else {
             code
         };
@@ -606,13 +596,6 @@ fn nobody_can_block_another_users_reset() {
     assert!(request_reset(&app, "alice", "127.0.3.1").is_err());
 }
 
-fn claims(browser: &Browser<'_>) -> Value {
-    let access = browser.cookie(ACCESS).unwrap();
-    jsonwebtoken::dangerous::insecure_decode::<Value>(&access)
-        .unwrap()
-        .claims
-}
-
 /// Rule 8: after `/sudo` the session's `amr` names that re-authentication.
 #[test]
 fn amr_tells_the_truth_after_sudo() {
@@ -625,10 +608,10 @@ fn amr_tells_the_truth_after_sudo() {
         Some("/login/verify")
     );
     let token = browser.get("/login/verify").csrf_token();
-    let code = code_at(&key, app.clock.now_secs());
+    let code = totp_code(&key, app.clock.now_secs());
     let page = browser.post("/login/verify", &[("csrf_token", &token), ("code", &code)]);
     assert_eq!(page.status, Status::SeeOther);
-    assert_eq!(claims(&browser)["amr"], json!(["pwd", "otp", "mfa"]));
+    assert_eq!(access_claims(&browser)["amr"], json!(["pwd", "otp", "mfa"]));
 
     let token = browser.session_csrf();
     let page = browser.post("/security/totp/disable", &[("csrf_token", &token)]);
@@ -644,7 +627,7 @@ fn amr_tells_the_truth_after_sudo() {
         ],
     );
     assert_eq!(page.status, Status::SeeOther, "{}", page.body);
-    assert_eq!(claims(&browser)["amr"], json!(["pwd"]));
+    assert_eq!(access_claims(&browser)["amr"], json!(["pwd"]));
 }
 
 fn passkey_start(app: &TestApp, browser: &mut Browser<'_>) -> (Status, Value, Option<String>) {
@@ -709,7 +692,7 @@ fn authenticator_secrets_are_encrypted_at_rest() {
         "the key is not in the row"
     );
     let token = mfa_token(&app, "127.0.0.1");
-    let code = code_at(&key, app.clock.now_secs());
+    let code = totp_code(&key, app.clock.now_secs());
     assert_eq!(second_step(&app, "127.0.0.1", &token, &code), Status::Ok);
     app.clock.advance(30);
 
@@ -724,7 +707,7 @@ fn authenticator_secrets_are_encrypted_at_rest() {
     let app = app.restart(json!({}));
     assert_eq!(stored(&app).len(), 1 + 12 + 20 + 16);
     let token = mfa_token(&app, "127.0.0.1");
-    let code = code_at(&key, app.clock.now_secs());
+    let code = totp_code(&key, app.clock.now_secs());
     assert_eq!(second_step(&app, "127.0.0.1", &token, &code), Status::Ok);
 }
 
@@ -735,18 +718,7 @@ fn a_passkey_ceremony_is_bound_to_its_browser() {
     let mut starter = app.browser();
     let (status, started, _) = passkey_start(&app, &mut starter);
     assert_eq!(status, Status::Ok);
-    let answer = json!({
-        "ceremony": started["ceremony"],
-        "credential": {
-            "id": "AAAA", "rawId": "AAAA", "type": "public-key",
-            "response": {
-                "authenticatorData": "AAAA", "clientDataJSON": "AAAA",
-                "signature": "AAAA", "userHandle": "AAAA"
-            },
-            "extensions": {}
-        }
-    })
-    .to_string();
+    let answer = forged_assertion(&started["ceremony"]).to_string();
     let finish = |browser: &mut Browser<'_>| {
         let token = browser.get("/login").csrf_token();
         let cookie = browser.cookie(CSRF).unwrap();

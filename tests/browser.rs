@@ -378,17 +378,6 @@ fn a_person_signs_in_stays_in_and_revokes_another_browser() {
     });
 }
 
-/// The code an authenticator app with this base32 key shows at `at`.
-fn totp_code(key: &str, at: i64) -> String {
-    let secret = totp_rs::Secret::try_from_base32(key.replace(' ', "")).unwrap();
-    totp_rs::Builder::new()
-        .with_secret(secret.as_bytes().to_vec())
-        .build()
-        .unwrap()
-        .generate(u64::try_from(at).unwrap())
-        .to_string()
-}
-
 #[test]
 fn a_person_turns_on_an_authenticator_app_and_signs_in_with_it() {
     let Some(Scene {

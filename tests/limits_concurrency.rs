@@ -256,7 +256,7 @@ fn with_authenticator(cluster: &Cluster, user_id: i64) -> (String, Vec<String>) 
         let user = doorman::db::users::find(tx, user_id)?.unwrap();
         Ok(second_factors::start_enrolment(tx, &server, &user)?.secret)
     });
-    let code = second_factors_code(&key, now);
+    let code = totp_code(&key, now);
     let confirmed = common::write(&db, move |tx| {
         let user = doorman::db::users::find(tx, user_id)?.unwrap();
         let client = ClientInfo {
@@ -278,16 +278,6 @@ fn with_authenticator(cluster: &Cluster, user_id: i64) -> (String, Vec<String>) 
     (key, codes)
 }
 
-fn second_factors_code(key: &str, at: i64) -> String {
-    let secret = totp_rs::Secret::try_from_base32(key).unwrap();
-    totp_rs::Builder::new()
-        .with_secret(secret.as_bytes().to_vec())
-        .build()
-        .unwrap()
-        .generate(u64::try_from(at).unwrap())
-        .to_string()
-}
-
 /// Logs in through the API with the password alone: the `mfa_token` of the second step.
 fn mfa_token(agent: &ureq::Agent, base: &str) -> String {
     let mut response = agent
@@ -299,16 +289,25 @@ fn mfa_token(agent: &ureq::Agent, base: &str) -> String {
     body["mfa_token"].as_str().unwrap().to_owned()
 }
 
+/// Sends every (`mfa_token`, code) pair to `/api/auth/mfa` at once, on both instances.
 fn second_steps_at_once(cluster: &Cluster, steps: Vec<(String, String)>) -> Vec<u16> {
+    let bodies = steps
+        .into_iter()
+        .map(|(token, code)| json!({"mfa_token": token, "code": code}))
+        .collect();
+    second_step_bodies_at_once(cluster, bodies)
+}
+
+/// Sends every body to `/api/auth/mfa` at once, on both instances.
+fn second_step_bodies_at_once(cluster: &Cluster, bodies: Vec<Value>) -> Vec<u16> {
     let agent = http::agent();
-    at_once(steps.len(), |i| {
-        let (agent, base) = (agent.clone(), cluster.base(i));
-        let (token, code) = steps[i].clone();
+    at_once(bodies.len(), |i| {
+        let (agent, base, body) = (agent.clone(), cluster.base(i), bodies[i].to_string());
         Box::new(move || {
             agent
                 .post(format!("{base}/api/auth/mfa"))
                 .header("Content-Type", "application/json")
-                .send(json!({"mfa_token": token, "code": code}).to_string())
+                .send(body)
                 .unwrap()
                 .status()
                 .as_u16()
@@ -324,7 +323,7 @@ fn a_code_and_a_half_done_login_are_good_once_under_simultaneous_requests() {
     let agent = http::agent();
 
     // One authenticator code, sent at once by eight half-done logins on both instances.
-    let code = second_factors_code(&key, cluster.clock.now_secs());
+    let code = totp_code(&key, cluster.clock.now_secs());
     let steps = (0..8)
         .map(|i| (mfa_token(&agent, &cluster.base(i)), code.clone()))
         .collect();
@@ -378,18 +377,7 @@ fn a_passkey_ceremony_is_finished_at_most_once_under_simultaneous_requests() {
         .unwrap();
     let started: Value =
         serde_json::from_str(&started.body_mut().read_to_string().unwrap()).unwrap();
-    let answer = json!({
-        "ceremony": started["ceremony"],
-        "credential": {
-            "id": "AAAA", "rawId": "AAAA", "type": "public-key",
-            "response": {
-                "authenticatorData": "AAAA", "clientDataJSON": "AAAA",
-                "signature": "AAAA", "userHandle": "AAAA"
-            },
-            "extensions": {}
-        }
-    })
-    .to_string();
+    let answer = forged_assertion(&started["ceremony"]).to_string();
     // The same answer eight times at once, on both instances: one takes the ceremony (and is
     // refused, the answer being no passkey's), the others find it gone.
     let statuses = at_once(8, |i| {
@@ -581,32 +569,16 @@ fn simultaneous_wrong_codes_of_known_devices_check_at_most_the_limit() {
     let devices = device_tokens(&cluster, 8);
     with_authenticator(&cluster, alice);
     let agent = http::agent();
-    let steps: Vec<(String, String)> = devices
+    let bodies: Vec<Value> = devices
         .iter()
         .enumerate()
         .map(|(i, device)| {
             let (status, body) = api_login(&agent, &cluster.base(i), PASSWORD, Some(device));
             assert_eq!(status, 401, "{body}");
-            (
-                body["mfa_token"].as_str().unwrap().to_owned(),
-                device.clone(),
-            )
+            json!({"mfa_token": body["mfa_token"], "code": "000000", "device_token": device})
         })
         .collect();
-    let statuses = at_once(steps.len(), |i| {
-        let (agent, base) = (agent.clone(), cluster.base(i));
-        let (token, device) = steps[i].clone();
-        Box::new(move || {
-            let body = json!({"mfa_token": token, "code": "000000", "device_token": device});
-            agent
-                .post(format!("{base}/api/auth/mfa"))
-                .header("Content-Type", "application/json")
-                .send(body.to_string())
-                .unwrap()
-                .status()
-                .as_u16()
-        })
-    });
+    let statuses = second_step_bodies_at_once(&cluster, bodies);
     assert_eq!(count(&statuses, 401), 5, "{statuses:?}");
     assert_eq!(count(&statuses, 429), 3, "{statuses:?}");
     assert_eq!(cluster.events("mfa_failed"), 5);

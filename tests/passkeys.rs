@@ -147,17 +147,7 @@ fn passwordless_sign_in_starts_with_the_browser_token_and_refuses_forgeries() {
         json!("required")
     );
 
-    let forged = json!({
-        "ceremony": started["ceremony"],
-        "credential": {
-            "id": "AAAA", "rawId": "AAAA", "type": "public-key",
-            "response": {
-                "authenticatorData": "AAAA", "clientDataJSON": "AAAA",
-                "signature": "AAAA", "userHandle": "AAAA"
-            },
-            "extensions": {}
-        }
-    });
+    let forged = forged_assertion(&started["ceremony"]);
     let page = script_post(&mut browser, "/login/passkey/finish", &csrf, &forged);
     assert_eq!(page.status, Status::Unauthorized, "{}", page.body);
     assert!(browser.cookie(ACCESS).is_none());

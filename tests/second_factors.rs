@@ -10,17 +10,6 @@ use common::*;
 use doorman::core::users::Role;
 use rocket::http::Status;
 use serde_json::{Value, json};
-use totp_rs::{Builder, Secret};
-
-/// The code an authenticator app with this base32 key shows at `at`.
-fn code_at(key: &str, at: i64) -> String {
-    let secret = Secret::try_from_base32(key.replace(' ', "")).unwrap();
-    let totp = Builder::new()
-        .with_secret(secret.as_bytes().to_vec())
-        .build()
-        .unwrap();
-    totp.generate(u64::try_from(at).unwrap()).to_string()
-}
 
 fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
     let from = body
@@ -36,13 +25,6 @@ fn csrf_post(browser: &mut Browser<'_>, path: &str, extra: &[(&str, &str)]) -> P
     let mut fields = vec![("csrf_token", token.as_str())];
     fields.extend_from_slice(extra);
     browser.post(path, &fields)
-}
-
-fn claims(browser: &Browser<'_>) -> Value {
-    let access = browser.cookie(ACCESS).unwrap();
-    jsonwebtoken::dangerous::insecure_decode::<Value>(&access)
-        .unwrap()
-        .claims
 }
 
 /// The recovery codes a page shows, each in its own `<code>` element.
@@ -68,7 +50,7 @@ fn enrol(app: &TestApp, browser: &mut Browser<'_>, name: &str) -> (String, Vec<S
     assert!(page.body.contains(&format!(
         "otpauth://totp/doorman:{name}?secret={key}&issuer=doorman"
     )));
-    let code = code_at(&key, app.clock.now_secs());
+    let code = totp_code(&key, app.clock.now_secs());
     let page = csrf_post(browser, "/security/totp/confirm", &[("code", &code)]);
     assert_eq!(page.status, Status::Ok, "{}", page.body);
     let codes = codes_on(&page);
@@ -123,7 +105,7 @@ fn enrolment_then_two_step_login() {
         "nothing on"
     );
 
-    let code = code_at(&key, app.clock.now_secs());
+    let code = totp_code(&key, app.clock.now_secs());
     let page = csrf_post(&mut browser, "/security/totp/confirm", &[("code", &code)]);
     assert_eq!(codes_on(&page).len(), 10);
     assert_eq!(app.events_of_kind("mfa_enabled"), 1);
@@ -142,11 +124,11 @@ fn enrolment_then_two_step_login() {
     assert_eq!(wrong.status, Status::Unauthorized);
     assert_eq!(app.events_of_kind("mfa_failed"), 1);
     app.clock.advance(30);
-    let page = verify(&mut other, &code_at(&key, app.clock.now_secs()));
+    let page = verify(&mut other, &totp_code(&key, app.clock.now_secs()));
     assert_eq!(page.status, Status::SeeOther);
     assert_eq!(page.location.as_deref(), Some("/profile"));
     assert!(other.cookie(PENDING).is_none());
-    let claims = claims(&other);
+    let claims = access_claims(&other);
     assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
     assert_eq!(claims["auth_time"], json!(app.clock.now_secs()));
     assert_eq!(other.get("/profile").status, Status::Ok);
@@ -173,7 +155,7 @@ fn a_code_is_good_once_with_one_step_of_drift() {
     // One step behind (a slow phone) is accepted, once.
     let mut browser = app.browser();
     password_step(&mut browser, "alice");
-    let late = code_at(&key, now - 30);
+    let late = totp_code(&key, now - 30);
     assert_eq!(verify(&mut browser, &late).status, Status::SeeOther);
 
     let mut again = app.browser();
@@ -185,11 +167,11 @@ fn a_code_is_good_once_with_one_step_of_drift() {
     );
     // Two steps ahead is too far; one ahead is fine.
     assert_eq!(
-        verify(&mut again, &code_at(&key, now + 60)).status,
+        verify(&mut again, &totp_code(&key, now + 60)).status,
         Status::Unauthorized
     );
     assert_eq!(
-        verify(&mut again, &code_at(&key, now + 30)).status,
+        verify(&mut again, &totp_code(&key, now + 30)).status,
         Status::SeeOther
     );
 }
@@ -238,7 +220,7 @@ fn a_half_done_login_ends_after_five_minutes_or_five_wrong_codes() {
     password_step(&mut slow, "alice");
     let token = slow.get("/login/verify").csrf_token();
     app.clock.advance(301);
-    let code = code_at(&key, app.clock.now_secs());
+    let code = totp_code(&key, app.clock.now_secs());
     let page = slow.post("/login/verify", &[("csrf_token", &token), ("code", &code)]);
     assert_eq!(page.status, Status::SeeOther);
     assert_eq!(page.location.as_deref(), Some("/login"));
@@ -265,7 +247,7 @@ fn a_half_done_login_ends_after_five_minutes_or_five_wrong_codes() {
         "/login/verify",
         &[
             ("csrf_token", &token),
-            ("code", &code_at(&key, app.clock.now_secs())),
+            ("code", &totp_code(&key, app.clock.now_secs())),
         ],
     );
     assert_eq!(page.location.as_deref(), Some("/login"));
@@ -296,7 +278,7 @@ fn wrong_codes_count_as_failed_logins_of_the_account() {
         "even the right password"
     );
     assert!(page.header("Retry-After").is_some());
-    password_step_refused(&mut guesser, &code_at(&key, app.clock.now_secs()));
+    password_step_refused(&mut guesser, &totp_code(&key, app.clock.now_secs()));
 }
 
 fn password_step_refused(browser: &mut Browser<'_>, code: &str) {
@@ -364,7 +346,10 @@ fn sudo_expires_and_is_granted_again_at_sudo() {
     assert_eq!(page.status, Status::SeeOther);
     assert_eq!(page.location.as_deref(), Some("/profile"));
     assert_eq!(app.events_of_kind("sudo_granted"), 1);
-    assert_eq!(claims(&browser)["auth_time"], json!(app.clock.now_secs()));
+    assert_eq!(
+        access_claims(&browser)["auth_time"],
+        json!(app.clock.now_secs())
+    );
     let page = csrf_post(
         &mut browser,
         "/password",
@@ -380,7 +365,7 @@ fn sudo_expires_and_is_granted_again_at_sudo() {
     app.clock.advance(120);
     assert_eq!(browser.get("/profile").status, Status::Ok);
     assert_eq!(
-        claims(&browser)["auth_time"],
+        access_claims(&browser)["auth_time"],
         json!(app.clock.now_secs() - 120)
     );
     // An outside page is never where /sudo sends the browser.
@@ -416,7 +401,7 @@ fn sudo_asks_for_the_second_factor_too() {
         ],
     );
     assert_eq!(page.status, Status::Unauthorized);
-    let code = code_at(&key, app.clock.now_secs());
+    let code = totp_code(&key, app.clock.now_secs());
     let page = browser.post(
         "/sudo",
         &[
@@ -525,7 +510,7 @@ fn the_api_signs_in_with_password_then_code() {
     );
     assert_eq!(status, Status::Unauthorized);
     assert_eq!(body["code"], json!("invalid_credentials"));
-    let code = code_at(&key, app.clock.now_secs());
+    let code = totp_code(&key, app.clock.now_secs());
     let (status, body) = api_post(
         &app,
         "/api/auth/mfa",

@@ -399,3 +399,37 @@ pub const REFRESH: &str = "__Host-doorman_refresh";
 pub const CSRF: &str = "__Host-doorman_csrf";
 pub const DEVICE: &str = "__Host-doorman_device";
 pub const PENDING: &str = "__Host-doorman_pending";
+
+/// The code an authenticator app with this base32 key (spaces allowed) shows at `at`.
+pub fn totp_code(key: &str, at: i64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(key.replace(' ', "")).expect("a base32 key");
+    totp_rs::Builder::new()
+        .with_secret(secret.as_bytes().to_vec())
+        .build()
+        .expect("a TOTP")
+        .generate(u64::try_from(at).expect("a time after 1970"))
+        .to_string()
+}
+
+/// The claims of the access token a browser holds (not verified: the test reads them).
+pub fn access_claims(browser: &Browser<'_>) -> Value {
+    let access = browser.cookie(ACCESS).expect("an access cookie");
+    jsonwebtoken::dangerous::insecure_decode::<Value>(&access)
+        .expect("a JWT")
+        .claims
+}
+
+/// A passkey sign-in answer for `ceremony` that no authenticator made: it parses, and is refused.
+pub fn forged_assertion(ceremony: &Value) -> Value {
+    json!({
+        "ceremony": ceremony,
+        "credential": {
+            "id": "AAAA", "rawId": "AAAA", "type": "public-key",
+            "response": {
+                "authenticatorData": "AAAA", "clientDataJSON": "AAAA",
+                "signature": "AAAA", "userHandle": "AAAA"
+            },
+            "extensions": {}
+        }
+    })
+}
