@@ -281,7 +281,7 @@ impl Accounts<'_> {
             // The password was checked outside any transaction: an account changed meanwhile
             // (a new password, a reset, a disable: each moves the device epoch) is not signed
             // in with what was checked. A rehash by a simultaneous login moves nothing.
-            let unchanged = db::users::find(tx, user.id)?
+            let unchanged = db::users::find_locked(tx, user.id)?
                 .is_some_and(|now| !now.disabled && now.device_epoch == user.device_epoch);
             if !unchanged {
                 return Ok(Err(LoginError::InvalidCredentials));

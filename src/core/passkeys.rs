@@ -410,7 +410,8 @@ impl Accounts<'_> {
                     let result = webauthn
                         .finish_discoverable_authentication_v2(&credential, state, &passkey)
                         .map_err(|_| PasskeyError::Refused)?;
-                    let user = db::users::find(tx, row.user_id)?.ok_or(PasskeyError::Refused)?;
+                    let user =
+                        db::users::find_locked(tx, row.user_id)?.ok_or(PasskeyError::Refused)?;
                     if user.disabled {
                         return Err(PasskeyError::Disabled);
                     }

@@ -124,7 +124,7 @@ impl Accounts<'_> {
                 let Some(pending) = db::pending_logins::find_live(tx, &hash, now)? else {
                     return Ok(Err(SecondStepError::Expired));
                 };
-                let Some(user) = db::users::find(tx, pending.user_id)? else {
+                let Some(user) = db::users::find_locked(tx, pending.user_id)? else {
                     return Ok(Err(SecondStepError::Expired));
                 };
                 if user.disabled {

@@ -67,6 +67,21 @@ pub fn find(conn: &mut Conn, id: i64) -> QueryResult<Option<UserRow>> {
         .optional()
 }
 
+/// [`find`], with the row locked to the end of the transaction on PostgreSQL (SQLite's write
+/// lock already holds): a sign-in that starts a session after reading the account either
+/// commits before a change of it (which then ends that session too) or reads the change.
+pub fn find_locked(conn: &mut Conn, id: i64) -> QueryResult<Option<UserRow>> {
+    match conn {
+        Conn::Postgresql(pg) => users::table
+            .find(id)
+            .select(UserRow::as_select())
+            .for_update()
+            .get_result(pg)
+            .optional(),
+        Conn::Sqlite(_) => find(conn, id),
+    }
+}
+
 pub fn count(conn: &mut Conn) -> QueryResult<i64> {
     users::table.count().get_result(conn)
 }
