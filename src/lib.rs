@@ -76,6 +76,7 @@ pub fn build(figment: Figment, clock: SharedClock) -> Rocket<Build> {
         .attach(http::observe::Observe::new())
         .attach(SilentRefresh)
         .attach(auth::revocation::poller())
+        .attach(http::retention::pruner())
         .attach(mail::sender::sender())
         .attach(routes::pages::stage())
         .attach(routes::account::stage())
@@ -155,7 +156,7 @@ fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, StartError> 
     }
     core::events::prune(&mut conn, clock.now(), config.events_retention.as_i64())?;
     core::second_factors::seal_stored_secrets(&mut conn, &secret)?;
-    if config.smtp_url.is_none() {
+    if config.smtp.is_none() {
         let outbox = mail::transport::outbox_dir(&config.data_dir);
         println!(
             "doorman: no smtp_url set: mail is written to {} as .eml files",

@@ -6,8 +6,8 @@
 mod common;
 
 use common::*;
+use doorman::auth::roles::Role;
 use doorman::config::JwtAlgorithm;
-use doorman::core::users::Role;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rocket::http::{ContentType, Header as HttpHeader, Method, Status};

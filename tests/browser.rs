@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::smtp;
 use common::*;
-use doorman::core::users::Role;
+use doorman::auth::roles::Role;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;

@@ -175,7 +175,8 @@ fn an_unknown_database_scheme_stops_the_start_and_creates_nothing() {
 
 #[test]
 fn second_factors_are_reset_from_the_command_line() {
-    use doorman::core::second_factors::{self, Confirmed, Owner};
+    use doorman::core::owner::Owner;
+    use doorman::core::second_factors::{self, Confirmed};
     let cli = Cli::new();
     cli.ok(&["user", "add", "alice"], "correct horse battery\n");
     let db = doorman::db::Db::open(&cli.database_url).unwrap();

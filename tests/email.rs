@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::smtp::{self, SmtpServer};
 use common::*;
-use doorman::core::users::Role;
+use doorman::auth::roles::Role;
 use rocket::http::Status;
 use serde_json::json;
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use doorman::core::users::Role;
+use doorman::auth::roles::Role;
 use rocket::http::{ContentType, Status};
 use serde_json::json;
 

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use diesel::prelude::*;
-use doorman::core::users::Role;
+use doorman::auth::roles::Role;
 use doorman::db::schema;
 use rocket::http::{Header, Status};
 use serde_json::{Value, json};

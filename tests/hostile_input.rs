@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use doorman::core::users::Role;
+use doorman::auth::roles::Role;
 use proptest::prelude::*;
 use rocket::http::{ContentType, Cookie, Header, Status};
 use serde_json::json;

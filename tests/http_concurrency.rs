@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use common::*;
-use doorman::core::users::Role;
+use doorman::auth::roles::Role;
 use serde_json::json;
 
 #[test]

@@ -10,8 +10,8 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use common::*;
+use doorman::auth::roles::Role;
 use doorman::core::admin::{self, Actor, AdminError};
-use doorman::core::users::Role;
 use doorman::db::Db;
 use doorman::http::client_info::ClientInfo;
 use serde_json::{Value, json};
@@ -263,7 +263,7 @@ fn with_authenticator(cluster: &Cluster, user_id: i64) -> (String, Vec<String>) 
             ip: "127.0.0.1".into(),
             user_agent: "test".into(),
         };
-        let actor = second_factors::Owner {
+        let actor = doorman::core::owner::Owner {
             user_id,
             sid: String::new(),
             client,

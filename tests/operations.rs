@@ -7,7 +7,7 @@ mod common;
 
 use common::process::Instance;
 use common::*;
-use doorman::core::users::Role;
+use doorman::auth::roles::Role;
 use rocket::http::Status;
 use serde_json::{Value, json};
 

@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use diesel::ExpressionMethods;
-use doorman::core::users::Role;
+use doorman::auth::roles::Role;
 use rocket::http::{ContentType, Status};
 use serde_json::{Value, json};
 

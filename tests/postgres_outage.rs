@@ -63,7 +63,7 @@ fn requests_answer_503_while_the_database_is_down_and_recover() {
             clock.now_secs(),
             "alice",
             &hash,
-            doorman::core::users::Role::User,
+            doorman::auth::roles::Role::User,
         )
         .unwrap();
     }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use doorman::core::users::Role;
+use doorman::auth::roles::Role;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rocket::http::Status;
 use serde_json::{Value, json};

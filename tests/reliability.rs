@@ -201,7 +201,7 @@ fn write_contention_never_surfaces_as_an_error() {
                 clock.now_secs(),
                 &format!("user{i}"),
                 &hash,
-                doorman::core::users::Role::User,
+                doorman::auth::roles::Role::User,
             )
             .unwrap();
         }
@@ -210,7 +210,7 @@ fn write_contention_never_surfaces_as_an_error() {
             clock.now_secs(),
             "root",
             &hash,
-            doorman::core::users::Role::Admin,
+            doorman::auth::roles::Role::Admin,
         )
         .unwrap();
     }

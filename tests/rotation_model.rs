@@ -6,11 +6,12 @@
 mod common;
 
 use doorman::auth::keys::ServerSecret;
+use doorman::auth::roles::Role;
 use doorman::core::events::EventKind;
 use doorman::core::rotation::RefreshError;
 use doorman::core::rotator::Rotator;
 use doorman::core::sessions::{self as session, EndReason, Ending, Lifetimes, SignInMethod};
-use doorman::core::users::{self, Role};
+use doorman::core::users;
 use doorman::db::{self, Db};
 use doorman::http::client_info::ClientInfo;
 use proptest::prelude::*;

@@ -6,9 +6,10 @@ mod common;
 
 use diesel::RunQueryDsl;
 use doorman::auth::keys::ServerSecret;
+use doorman::auth::roles::Role;
 use doorman::core::rotation::{self as refresh, RefreshError};
 use doorman::core::sessions::{self as session, Lifetimes, SignInMethod};
-use doorman::core::users::{self, Role};
+use doorman::core::users;
 use doorman::db::{self, Conn, Db, DbError};
 use doorman::http::client_info::ClientInfo;
 
@@ -142,7 +143,7 @@ fn the_rotation_writes_take_only_a_live_token_of_an_open_session() {
             .unwrap()
             .unwrap();
         common::write(&db, move |tx| {
-            let replacement = db::refresh_tokens::Replacement {
+            let replacement = db::rotation_writes::Replacement {
                 token_id,
                 session: &row,
                 successor_hash: &[7; 32],
@@ -150,7 +151,7 @@ fn the_rotation_writes_take_only_a_live_token_of_an_open_session() {
                 ip: "127.0.0.1",
                 user_agent: "test",
             };
-            db::refresh_tokens::rotate(tx, &replacement)
+            db::rotation_writes::rotate(tx, &replacement)
         })
     };
     let first = token_id(conn, &started.refresh_token);
@@ -531,12 +532,12 @@ fn a_batch_writes_only_tokens_still_live_in_sessions_still_open() {
     rotate(&db, T0 + 10, &first.refresh_token).unwrap();
     end_session(&db, &second, T0 + 10);
     let hashes = [[1u8; 40], [2; 40], [3; 40]];
-    let replacements: Vec<db::refresh_tokens::Replacement<'_>> = [&first, &second, &third]
+    let replacements: Vec<db::rotation_writes::Replacement<'_>> = [&first, &second, &third]
         .iter()
         .zip(ids)
         .zip(&hashes)
         .map(
-            |((started, token_id), hash)| db::refresh_tokens::Replacement {
+            |((started, token_id), hash)| db::rotation_writes::Replacement {
                 token_id,
                 session: &started.session,
                 successor_hash: hash,
@@ -550,7 +551,7 @@ fn a_batch_writes_only_tokens_still_live_in_sessions_still_open() {
         unreachable!("batches are PostgreSQL's")
     };
     assert_eq!(
-        db::refresh_tokens::rotate_many(pg, &replacements).unwrap(),
+        db::rotation_writes::rotate_many(pg, &replacements).unwrap(),
         [ids[2]]
     );
     for (hash, written) in hashes.iter().zip([false, false, true]) {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use doorman::core::users::Role;
+use doorman::auth::roles::Role;
 use rocket::http::{SameSite, Status};
 use serde_json::json;
 

@@ -125,9 +125,6 @@ const EVENT_COMMIT_SLACK: i64 = 30;
 
 /// Every `revocation_poll` until the server shuts down: reloads revocations, and marks the users
 /// whose security events any instance wrote lately as changed (for cached pages).
-/// How often security events past `events_retention` are deleted (and once at every start).
-const PRUNE_EVERY: i64 = 600;
-
 pub fn poller() -> AdHoc {
     AdHoc::on_liftoff("revocation poll", |rocket| {
         Box::pin(async move {
@@ -143,10 +140,8 @@ pub fn poller() -> AdHoc {
             let poll_secs = config.revocation_poll.as_i64();
             let poll = Duration::from_secs(config.revocation_poll.0);
             let access_ttl = config.access_ttl.as_i64();
-            let retention = config.events_retention.as_i64();
             let shutdown = rocket.shutdown();
             rocket::tokio::spawn(async move {
-                let mut pruned_at = clock.now();
                 loop {
                     rocket::tokio::select! {
                         () = shutdown.clone() => break,
@@ -164,18 +159,6 @@ pub fn poller() -> AdHoc {
                     {
                         Ok(changes) => revocations.apply(changes, now, access_ttl),
                         Err(e) => rocket::warn!("revocation poll: {e}"),
-                    }
-                    if now - pruned_at >= PRUNE_EVERY {
-                        pruned_at = now;
-                        let pruned = db
-                            .write(move |conn| {
-                                crate::core::events::prune(conn, now, retention)
-                                    .map_err(DbError::from)
-                            })
-                            .await;
-                        if let Err(e) = pruned {
-                            rocket::warn!("pruning security events: {e}");
-                        }
                     }
                 }
             });

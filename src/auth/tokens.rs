@@ -40,7 +40,7 @@ pub struct AccessClaims {
 impl AccessClaims {
     /// Whether the token carries the admin role.
     pub fn is_admin(&self) -> bool {
-        crate::core::users::Role::parse(&self.role) == Some(crate::core::users::Role::Admin)
+        crate::auth::roles::Role::parse(&self.role) == Some(crate::auth::roles::Role::Admin)
     }
 
     /// Whether the session authenticated within `ttl` seconds of `now` (sudo mode).

@@ -7,12 +7,13 @@ use std::process::ExitCode;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+use crate::auth::roles::Role;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config, JwtAlgorithm};
 use crate::core::accounts::PasswordChange;
 use crate::core::admin::{self, Actor, AdminError};
 use crate::core::passwords;
-use crate::core::users::{self, Role};
+use crate::core::users;
 use crate::db::{self, Db, DbError, users::UserRow};
 use crate::http::client_info::ClientInfo;
 

@@ -1,21 +1,24 @@
-//! Account flows: signing up, logging in with throttling, changing a password.
+//! Password flows: signing up, logging in with a password (throttled), checking and changing
+//! it. Each ends in `sign_in`'s finisher.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::auth::keys::ServerSecret;
 use crate::core::account_changes;
 use crate::core::known_device::KnownDevice;
-use crate::core::passwords::{self, HashError, MAX_PASSWORD_CHARS, PasswordHasher};
+use crate::core::passwords::{self, HashError, MAX_PASSWORD_CHARS};
 
+use crate::auth::roles::Role;
 use crate::core::client::ClientInfo;
 use crate::core::email::{self, EmailPolicy};
 use crate::core::events::{self, EventKind};
 use crate::core::pending_login;
 use crate::core::second_factors;
-use crate::core::sessions::{self as session, EndReason, Ending, Lifetimes, SignInMethod, Started};
+use crate::core::sessions::{self as session, EndReason, Ending, SignInMethod};
+use crate::core::sign_in::{Accounts, SignIn, SignedInSession, reserve_or_record};
 use crate::core::throttle::{Reservation, Subjects, ThrottlePolicy};
-use crate::core::users::{Role, check_username, create_user};
-use crate::db::{self, Db, DbError, Tx, users::UserRow};
+use crate::core::users::{check_username, create_user};
+use crate::db::{self, DbError, Tx, users::UserRow};
 
 #[derive(Debug)]
 pub enum LoginError {
@@ -138,26 +141,6 @@ pub enum LoginOutcome {
     SecondStep(String),
 }
 
-/// A session started by a login or a signup.
-#[derive(Debug)]
-pub struct SignedInSession {
-    pub user: UserRow,
-    pub started: Started,
-    /// The known-device token of the browser or app that signed in.
-    pub device_token: String,
-}
-
-/// What signing up and logging in need, taken from managed state (a request guard:
-/// `http::guards`).
-pub struct Accounts<'a> {
-    pub db: &'a Db,
-    pub hasher: &'a PasswordHasher,
-    pub lifetimes: Lifetimes,
-    pub throttle: ThrottlePolicy,
-    pub secret: &'a ServerSecret,
-    pub email: EmailPolicy,
-}
-
 /// A signup form's fields.
 pub struct NewAccount<'a> {
     pub username: &'a str,
@@ -218,7 +201,7 @@ impl Accounts<'_> {
         device_token: Option<String>,
         client: ClientInfo,
     ) -> Result<LoginOutcome, LoginError> {
-        let (db, lifetimes, throttle) = (self.db, self.lifetimes, self.throttle);
+        let (db, throttle) = (self.db, self.throttle);
         let LoginAttempt {
             username,
             password,
@@ -276,7 +259,7 @@ impl Accounts<'_> {
             None
         };
         let next = next.map(str::to_owned);
-        let (secret, email) = (self.secret.clone(), self.email);
+        let finisher = self.finisher();
         db.write(move |tx| -> Result<_, DbError> {
             // The password was checked outside any transaction: an account changed meanwhile
             // (a new password, a reset, a disable: each moves the device epoch) is not signed
@@ -294,21 +277,15 @@ impl Accounts<'_> {
                 let token = pending_login::create(tx, now, &user, remember, next.as_deref())?;
                 return Ok(Ok(LoginOutcome::SecondStep(token)));
             }
-            let started = session::start(
-                tx,
-                now,
-                &lifetimes,
-                &user,
-                remember,
-                &client,
-                SignInMethod::Password,
-            )?;
-            let device = signed_in_from(tx, &secret, email, device, &user, &started, &client, now)?;
-            Ok(Ok(LoginOutcome::SignedIn(Box::new(SignedInSession {
-                device_token: device.token(&secret),
+            let sign_in = SignIn {
                 user,
-                started,
-            }))))
+                remember,
+                method: SignInMethod::Password,
+                known: device,
+                client: &client,
+            };
+            let signed_in = finisher.finish(tx, sign_in, now)?;
+            Ok(Ok(LoginOutcome::SignedIn(Box::new(signed_in))))
         })
         .await?
     }
@@ -437,7 +414,7 @@ impl Accounts<'_> {
         account: NewAccount<'_>,
         client: ClientInfo,
     ) -> Result<SignedInSession, SignupError> {
-        let (db, hasher, lifetimes) = (self.db, self.hasher, self.lifetimes);
+        let (db, hasher) = (self.db, self.hasher);
         let NewAccount {
             username,
             password,
@@ -497,27 +474,21 @@ impl Accounts<'_> {
             })
             .await?;
         let user = created.map_err(SignupError::Invalid)?;
-        let secret = self.secret.clone();
-        let started = db
+        let finisher = self.finisher();
+        let signed_in = db
             .write(move |tx| {
-                session::start(
-                    tx,
-                    now,
-                    &lifetimes,
-                    &user,
-                    false,
-                    &client,
-                    SignInMethod::Password,
-                )
-                .map(|s| (s, user))
-                .map_err(DbError::from)
+                // The new account's first browser is its own known device, no new one.
+                let sign_in = SignIn {
+                    known: Some(KnownDevice::new(&user)),
+                    user,
+                    remember: false,
+                    method: SignInMethod::Password,
+                    client: &client,
+                };
+                finisher.finish(tx, sign_in, now).map_err(DbError::from)
             })
             .await?;
-        Ok(SignedInSession {
-            device_token: KnownDevice::new(&started.1).token(&secret),
-            user: started.1,
-            started: started.0,
-        })
+        Ok(signed_in)
     }
 }
 
@@ -571,43 +542,6 @@ fn create_with_address(
         })),
         Err(e) => Err(DbError::from(e)),
     }
-}
-
-/// After a session started: the device token to keep, and — when the browser or app brought
-/// none of this account — the new-device notice. (Three sign-in transactions call it, each with
-/// all of these at hand.)
-#[allow(clippy::too_many_arguments)]
-pub(super) fn signed_in_from(
-    tx: &mut Tx<'_>,
-    secret: &ServerSecret,
-    email: EmailPolicy,
-    known: Option<KnownDevice>,
-    user: &UserRow,
-    started: &Started,
-    client: &ClientInfo,
-    now: i64,
-) -> Result<KnownDevice, DieselError> {
-    if let Some(device) = known {
-        return Ok(device);
-    }
-    email::new_device(tx, secret, email, user, &started.session, client, now)?;
-    Ok(KnownDevice::new(user))
-}
-
-/// Counts an attempt of `subjects`, or records that it was refused.
-pub(super) fn reserve_or_record(
-    tx: &mut Tx<'_>,
-    now: i64,
-    throttle: &ThrottlePolicy,
-    subjects: &Subjects,
-    user: Option<&UserRow>,
-    client: &ClientInfo,
-) -> Result<Result<Reservation, i64>, DieselError> {
-    let reserved = throttle.reserve(tx, now, subjects)?;
-    if reserved.is_err() {
-        events::record_throttled(tx, now, user.map(|u| u.id), client)?;
-    }
-    Ok(reserved)
 }
 
 /// A new password for an account, set by its owner or from the command line: the password

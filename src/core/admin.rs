@@ -3,13 +3,14 @@
 use diesel::result::Error as DieselError;
 
 use crate::auth::keys::ServerSecret;
+use crate::auth::roles::Role;
 use crate::core::account_changes;
 use crate::core::client::ClientInfo;
 use crate::core::email::{self, EmailPolicy};
 use crate::core::events::{self, EventKind};
+use crate::core::methods;
 use crate::core::second_factors;
 use crate::core::sessions::{self as session, EndReason, Ending};
-use crate::core::users::Role;
 use crate::db::{self, Conn, DbError, Tx, sessions::Alive, users::UserRow};
 
 #[derive(Debug)]
@@ -278,7 +279,7 @@ fn with_session_counts(
 #[derive(Debug)]
 pub struct UserDetail {
     pub user: UserRow,
-    pub methods: second_factors::Methods,
+    pub methods: methods::Methods,
     pub active: Vec<db::sessions::SessionRow>,
     pub ended: Vec<db::sessions::SessionRow>,
     pub events: Vec<db::events::EventRow>,
@@ -297,7 +298,7 @@ pub fn user_detail(
         return Ok(None);
     };
     Ok(Some(UserDetail {
-        methods: second_factors::methods(conn, &user)?,
+        methods: methods::of(conn, &user)?,
         active: db::sessions::active_for_user(conn, user_id, alive)?,
         ended: db::sessions::ended_for_user(conn, user_id, DETAIL_ENDED_SESSIONS)?,
         events: db::events::latest_for_user(conn, user_id, DETAIL_EVENTS)?,

@@ -17,13 +17,13 @@ use webauthn_rs::prelude::{
     PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
 };
 
-use super::accounts::{Accounts, SignedInSession, signed_in_from};
 use crate::core::account_changes;
 use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
 use crate::core::known_device::KnownDevice;
-use crate::core::second_factors::Owner;
-use crate::core::sessions::{self as session, SignInMethod, token_hash};
+use crate::core::owner::Owner;
+use crate::core::sessions::{SignInMethod, token_hash};
+use crate::core::sign_in::{Accounts, SignIn, SignedInSession};
 use crate::core::throttle::{Subjects, ThrottlePolicy};
 use crate::crypto;
 use crate::db::{self, DbError, Tx, sessions::SessionRow, users::UserRow};
@@ -391,7 +391,7 @@ impl Accounts<'_> {
         client: ClientInfo,
     ) -> Result<SignedInSession, PasskeyError> {
         let webauthn = passkeys.webauthn()?;
-        let (lifetimes, secret, email) = (self.lifetimes, self.secret.clone(), self.email);
+        let (secret, finisher) = (self.secret.clone(), self.finisher());
         self.db
             .write(move |tx| -> Result<_, DbError> {
                 let answer = (|| {
@@ -417,16 +417,14 @@ impl Accounts<'_> {
                     }
                     let method = record_use(tx, &row, passkey, &result, now)?;
                     ThrottlePolicy::clear(tx, &Subjects::passkey_start(&client.ip))?;
-                    let started =
-                        session::start(tx, now, &lifetimes, &user, false, &client, method)?;
-                    let known = KnownDevice::of_user(&secret, device_token.as_deref(), &user);
-                    let device =
-                        signed_in_from(tx, &secret, email, known, &user, &started, &client, now)?;
-                    Ok(SignedInSession {
-                        device_token: device.token(&secret),
+                    let sign_in = SignIn {
+                        known: KnownDevice::of_user(&secret, device_token.as_deref(), &user),
                         user,
-                        started,
-                    })
+                        remember: false,
+                        method,
+                        client: &client,
+                    };
+                    Ok(finisher.finish(tx, sign_in, now)?)
                 })();
                 Ok(answer)
             })

@@ -5,12 +5,12 @@
 
 use diesel::result::Error as DieselError;
 
-use super::accounts::{Accounts, SignedInSession, reserve_or_record, signed_in_from};
 use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
 use crate::core::known_device::KnownDevice;
 use crate::core::second_factors::{self, Proof};
-use crate::core::sessions::{self as session, SignInMethod, token_hash};
+use crate::core::sessions::{SignInMethod, token_hash};
+use crate::core::sign_in::{Accounts, SignIn, SignedInSession, reserve_or_record};
 use crate::core::throttle::{Subjects, ThrottlePolicy};
 use crate::crypto;
 use crate::db::{self, DbError, Tx, users::UserRow};
@@ -111,12 +111,7 @@ impl Accounts<'_> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(SecondStepError::Expired);
         }
-        let (lifetimes, throttle, secret, email) = (
-            self.lifetimes,
-            self.throttle,
-            self.secret.clone(),
-            self.email,
-        );
+        let (throttle, secret, finisher) = (self.throttle, self.secret.clone(), self.finisher());
         let (hash, code) = (token_hash(token), code.to_owned());
         self.db
             // An inner `Err` commits (a wrong code stays counted); an outer one rolls back.
@@ -152,33 +147,27 @@ impl Accounts<'_> {
                     return Err(SecondStepError::Expired);
                 }
                 ThrottlePolicy::forgive(tx, &reservation)?;
-                let started = session::start(
-                    tx,
-                    now,
-                    &lifetimes,
-                    &user,
-                    pending.remember,
-                    &client,
-                    SignInMethod::PasswordAndCode,
-                )?;
+                let user_id = user.id;
+                let sign_in = SignIn {
+                    user,
+                    remember: pending.remember,
+                    method: SignInMethod::PasswordAndCode,
+                    known: device,
+                    client: &client,
+                };
+                let signed_in = finisher.finish(tx, sign_in, now)?;
                 if proof == Proof::RecoveryCode {
                     events::record(
                         tx,
                         now,
                         EventKind::RecoveryCodeUsed,
-                        Some(user.id),
-                        Some(started.session.id),
+                        Some(user_id),
+                        Some(signed_in.started.session.id),
                         &client,
                     )?;
                 }
-                let device =
-                    signed_in_from(tx, &secret, email, device, &user, &started, &client, now)?;
                 Ok(Ok(Finished {
-                    signed_in: SignedInSession {
-                        device_token: device.token(&secret),
-                        user,
-                        started,
-                    },
+                    signed_in,
                     next: pending.next,
                 }))
             })

@@ -13,7 +13,8 @@ use crate::auth::keys::ServerSecret;
 use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
 use crate::crypto;
-use crate::db::refresh_tokens::{RefreshTokenRow, Replacement};
+use crate::db::refresh_tokens::RefreshTokenRow;
+use crate::db::rotation_writes::Replacement;
 use crate::db::sessions::{Lapse, SessionRow};
 use crate::db::{self, Conn, DbError, Tx};
 
@@ -240,7 +241,7 @@ fn replace(
     found: &Found,
 ) -> Result<Option<Rotated>, DieselError> {
     let successor = Successor::of(secret, presented, found);
-    let replaced = db::refresh_tokens::rotate(conn, &successor.replacement(now, client))?;
+    let replaced = db::rotation_writes::rotate(conn, &successor.replacement(now, client))?;
     Ok(replaced.then_some(successor.rotated))
 }
 
@@ -253,7 +254,7 @@ pub struct Ask<'a> {
 
 /// The common rotations on PostgreSQL, many at once and without a transaction: one read for
 /// all of them, then one call for all their writes, which rotates only tokens still live in
-/// sessions still open (`db::refresh_tokens::rotate_many`). A token doorman never issued is
+/// sessions still open (`db::rotation_writes::rotate_many`). A token doorman never issued is
 /// refused at once (none appears later under a value a client already holds). An answer of
 /// `None` leaves its token to [`rotate`]: anything but a plain rotation by [`judge`], a token
 /// asked again in the same batch, and a token another request rotated (or whose session
@@ -300,7 +301,7 @@ pub fn rotate_unlocked(
         .iter()
         .map(|(index, successor)| successor.replacement(asks[*index].now, asks[*index].client))
         .collect();
-    let rotated: HashSet<i64> = db::refresh_tokens::rotate_many(pg, &replacements)?
+    let rotated: HashSet<i64> = db::rotation_writes::rotate_many(pg, &replacements)?
         .into_iter()
         .collect();
     for (index, successor) in planned {

@@ -9,9 +9,8 @@ use totp_rs::{Builder, Secret, Totp};
 
 use crate::auth::keys::ServerSecret;
 use crate::core::account_changes;
-use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
-use crate::core::passkeys::{self, PasskeySummary};
+use crate::core::owner::Owner;
 use crate::core::sessions::{self as session, Ending};
 use crate::crypto;
 use crate::db::{self, Tx, users::UserRow};
@@ -208,28 +207,6 @@ pub fn spend_code(
     }
 }
 
-/// The account's owner acting on its own ways to sign in (not an admin: `core::admin::Actor`),
-/// for the events it records.
-#[derive(Debug, Clone)]
-pub struct Owner {
-    pub user_id: i64,
-    /// The acting session's public id.
-    pub sid: String,
-    pub client: ClientInfo,
-}
-
-impl Owner {
-    pub(crate) fn record(
-        &self,
-        tx: &mut Tx<'_>,
-        now: i64,
-        kind: EventKind,
-    ) -> Result<(), DieselError> {
-        let session = db::sessions::find_by_public_id(tx, &self.sid)?.map(|s| s.id);
-        events::record(tx, now, kind, Some(self.user_id), session, &self.client)
-    }
-}
-
 /// Starts setting up an authenticator app: a new secret, kept (encrypted) until a code
 /// confirms it.
 pub fn start_enrolment(
@@ -307,28 +284,6 @@ pub fn regenerate_recovery_codes(
     account_changes::outdate(tx, owner.user_id, account_changes::SECOND_FACTORS, now)?;
     owner.record(tx, now, EventKind::RecoveryCodesRegenerated)?;
     Ok(Some(codes))
-}
-
-/// An account's ways to sign in at a glance, for `/security` and the admin pages.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Methods {
-    pub password_changed_at: Option<i64>,
-    pub totp_enabled_at: Option<i64>,
-    pub recovery_codes_left: i64,
-    pub passkeys: Vec<PasskeySummary>,
-    pub email: Option<String>,
-    pub email_verified_at: Option<i64>,
-}
-
-pub fn methods(conn: &mut db::Conn, user: &UserRow) -> Result<Methods, DieselError> {
-    Ok(Methods {
-        password_changed_at: user.password_changed_at,
-        totp_enabled_at: user.totp_enabled_at,
-        recovery_codes_left: db::second_factors::recovery_codes_left(conn, user.id)?,
-        passkeys: passkeys::list(conn, user.id)?,
-        email: user.email.clone(),
-        email_verified_at: user.email_verified_at,
-    })
 }
 
 /// An admin (or the command line) removes every second factor of a user: the app, its

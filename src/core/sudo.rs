@@ -3,7 +3,8 @@
 //! session authenticates again at `/sudo`, which moves its `auth_time` and sets its `amr` to the
 //! methods of that authentication (a password alone is `pwd`, whatever the login was).
 
-use super::accounts::{Accounts, CheckError, OwnPasswordError, reserve_or_record};
+use super::accounts::{CheckError, OwnPasswordError};
+use super::sign_in::{Accounts, reserve_or_record};
 use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
 use crate::core::second_factors::{self, Proof};

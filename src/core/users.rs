@@ -1,34 +1,14 @@
-//! Users: roles, the rules for usernames, creating an account, and the first admin.
+//! Users: the rules for usernames, creating an account, and the first admin.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+use crate::auth::roles::Role;
 use crate::core::passwords;
 use crate::crypto;
 use crate::db::{self, DbError, users::UserRow};
 
 pub const MIN_USERNAME_CHARS: usize = 3;
 pub const MAX_USERNAME_CHARS: usize = 32;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    User,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::User => "user",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Role> {
-        [Role::Admin, Role::User]
-            .into_iter()
-            .find(|r| r.as_str() == name)
-    }
-}
 
 /// Usernames: 3–32 ASCII letters, digits, `_`, `.` or `-` (ASCII only, so no two names can look
 /// alike while differing in script).

@@ -1,28 +1,10 @@
 //! Queries of the `refresh_tokens` table: hashes only, linked child to parent.
 
-use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Binary, Integer, Text};
 
 use super::schema::{refresh_tokens, sessions, users};
 use super::sessions::SessionRow;
-use super::sqlite_rotation;
 use super::{Conn, native};
-
-diesel::define_sql_function! {
-    /// PostgreSQL's writes of many rotations in one call, one array element per rotation; the
-    /// token ids it rotated (migrations `2026-12-09-000000_rotate_in_batches`, and
-    /// `2026-12-10-000000_rotate_in_one_statement` for its body now).
-    fn doorman_rotate_tokens(
-        token_ids: Array<BigInt>,
-        session_ids: Array<BigInt>,
-        successor_hashes: Array<Binary>,
-        nows: Array<BigInt>,
-        ips: Array<Text>,
-        user_agents: Array<Text>,
-        key_versions: Array<Integer>,
-    ) -> Array<BigInt>;
-}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = refresh_tokens)]
@@ -121,53 +103,6 @@ pub fn find_child(conn: &mut Conn, parent_id: i64) -> QueryResult<Option<Refresh
         .select(RefreshTokenRow::as_select())
         .get_result(conn)
         .optional()
-}
-
-/// What a rotation writes: live token `token_id` of `session` replaced by the token hashed
-/// `successor_hash`, at `now`, from `ip` with `user_agent`.
-pub struct Replacement<'a> {
-    pub token_id: i64,
-    pub session: &'a SessionRow,
-    pub successor_hash: &'a [u8],
-    pub now: i64,
-    pub ip: &'a str,
-    pub user_agent: &'a str,
-}
-
-/// The writes of a rotation: the live token is marked used, its successor takes its place, and
-/// the session records its use (and `key_version`). False, and nothing written, when the token
-/// was no longer live or, on PostgreSQL, its session had ended.
-///
-/// PostgreSQL does it as a batch of one ([`rotate_many`]), safe outside a transaction. SQLite
-/// runs the statements in the writer's transaction, whose caller read the session open under
-/// the write lock; the session is not checked again there, as diesel prepares every `UPDATE`
-/// anew and a subquery made each rotation an eighth slower.
-pub fn rotate(conn: &mut Conn, r: &Replacement<'_>) -> QueryResult<bool> {
-    match conn {
-        Conn::Postgresql(pg) => Ok(!rotate_many(pg, std::slice::from_ref(r))?.is_empty()),
-        Conn::Sqlite(lite) => sqlite_rotation::rotate(lite, r),
-    }
-}
-
-/// The writes of many rotations on PostgreSQL in one call, each as [`rotate`] does them: the
-/// sessions are locked in id order (two batches never wait for each other in a circle), and
-/// only a token still live in a session still open is rotated. Returns the ids of the tokens it
-/// rotated. The tokens must differ.
-pub fn rotate_many(pg: &mut PgConnection, rs: &[Replacement<'_>]) -> QueryResult<Vec<i64>> {
-    if rs.is_empty() {
-        return Ok(Vec::new());
-    }
-    let column = |f: fn(&Replacement<'_>) -> i64| rs.iter().map(f).collect::<Vec<_>>();
-    diesel::select(doorman_rotate_tokens(
-        column(|r| r.token_id),
-        column(|r| r.session.id),
-        rs.iter().map(|r| r.successor_hash).collect::<Vec<_>>(),
-        column(|r| r.now),
-        rs.iter().map(|r| r.ip).collect::<Vec<_>>(),
-        rs.iter().map(|r| r.user_agent).collect::<Vec<_>>(),
-        rs.iter().map(|r| r.session.key_version).collect::<Vec<_>>(),
-    ))
-    .get_result(pg)
 }
 
 /// How many rotations there have been (tokens that replaced another).

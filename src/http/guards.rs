@@ -12,12 +12,14 @@ use crate::auth::keys::ServerSecret;
 use crate::auth::tokens::AccessClaims;
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::core::accounts::Accounts;
 use crate::core::email::EmailPolicy;
+use crate::core::owner::Owner;
 use crate::core::passwords::PasswordHasher;
 use crate::core::sessions::Lifetimes;
+use crate::core::sign_in::Accounts;
 use crate::core::throttle::ThrottlePolicy;
 use crate::db::Db;
+use crate::http::client_info::ClientInfo;
 use crate::http::error::AppError;
 
 /// A signed-in user. Anonymous requests fail with 401, which the HTML catcher turns into a
@@ -26,6 +28,16 @@ use crate::http::error::AppError;
 pub struct SignedIn(pub Arc<AccessClaims>);
 
 impl SignedIn {
+    /// The account's owner acting through this session, for the events a change of its ways to
+    /// sign in records.
+    pub fn owner(&self, client: ClientInfo) -> Owner {
+        Owner {
+            user_id: self.user_id(),
+            sid: self.sid().to_owned(),
+            client,
+        }
+    }
+
     pub fn user_id(&self) -> i64 {
         self.0.user_id().unwrap_or_default()
     }

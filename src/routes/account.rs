@@ -1,201 +1,34 @@
 //! Signing in, signing up and signing out.
 
 use rocket::form::FromForm;
-use rocket::http::uri::Origin;
-use rocket::http::{CookieJar, Status};
-use rocket::request::{FromRequest, Outcome};
+use rocket::http::Method;
+use rocket::http::Status;
 use rocket::response::Redirect;
 use rocket::response::content::RawHtml;
-use rocket::{Either, Request, State, get, post, uri};
+use rocket::{Either, Request, State, catch, get, post, uri};
 use rocket_dyn_templates::{Metadata, Template};
-use serde_json::{Value, json};
 
-use crate::auth::tokens::TokenService;
-use crate::clock::SharedClock;
-use crate::config::Config;
 use crate::core::accounts::{
-    Accounts, LoginAttempt, LoginError, LoginOutcome, NewAccount, SignedInSession, SignupError,
-    SignupErrors,
+    LoginAttempt, LoginError, LoginOutcome, NewAccount, SignupError, SignupErrors,
 };
 use crate::core::events::EventKind;
-use crate::core::passkeys::Passkeys;
-use crate::core::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use crate::core::pending_login::{self, SecondStepError};
 use crate::core::sessions::{self as session, EndReason, Ending};
+use crate::core::sign_in::Accounts;
 use crate::db::{Db, DbError};
 use crate::http::client_info::ClientInfo;
-use crate::http::cookies::{ClientDevice, CookiePolicy, Notice};
-use crate::http::csrf::{self, Checked, CsrfForm};
+use crate::http::cookies::{ClientDevice, Notice};
+use crate::http::csrf::{Checked, CsrfForm};
+use crate::http::desk::Desk;
 use crate::http::effects::Effects;
 use crate::http::error::{AppError, RetryAfter};
+use crate::http::forms::ButtonForm;
 use crate::http::guards::{SignedIn, Viewer};
-use crate::http::page::{FixedPages, Page};
+use crate::http::page::FixedPages;
+use crate::http::redirects::{after_login, local_path};
 
 type PageResult = Result<Either<Redirect, (Status, Template)>, AppError>;
 type LoginResult = Result<Either<Redirect, RetryAfter<(Status, Template)>>, AppError>;
-
-/// `next` if it is a path on this site (not `//host`, `/\host` or anything a browser would read
-/// as another origin), else `None`.
-pub fn local_path(next: &str) -> Option<Origin<'static>> {
-    let mut chars = next.chars();
-    let local = chars.next() == Some('/')
-        && !matches!(chars.next(), Some('/' | '\\'))
-        && next.len() <= 2048
-        && !next
-            .chars()
-            .any(|c| c == '\\' || c.is_control() || c.is_whitespace());
-    if !local {
-        return None;
-    }
-    Origin::parse_owned(next.to_owned()).ok()
-}
-
-fn after_login(next: Option<&str>) -> Redirect {
-    Redirect::to(
-        next.and_then(local_path)
-            .map_or_else(|| "/profile".to_owned(), |o| o.to_string()),
-    )
-}
-
-/// The sign-in desk: renders the pre-login forms and hands out session cookies.
-pub struct Desk<'r> {
-    pub(crate) page: Page,
-    pub(crate) jar: &'r CookieJar<'r>,
-    pub(crate) policy: &'r CookiePolicy,
-    tokens: &'r TokenService,
-    config: &'r Config,
-    pub(crate) clock: &'r SharedClock,
-    /// Whether the forms offer a passkey.
-    passkeys_on: bool,
-}
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for Desk<'r> {
-    type Error = ();
-
-    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        let rocket = req.rocket();
-        let (Some(policy), Some(tokens), Some(config), Some(clock)) = (
-            rocket.state::<CookiePolicy>(),
-            rocket.state::<TokenService>(),
-            rocket.state::<Config>(),
-            rocket.state::<SharedClock>(),
-        ) else {
-            return Outcome::Error((Status::InternalServerError, ()));
-        };
-        Outcome::Success(Desk {
-            page: Page::of(req),
-            jar: req.cookies(),
-            policy,
-            tokens,
-            config,
-            clock,
-            passkeys_on: rocket.state::<Passkeys>().is_some_and(Passkeys::enabled),
-        })
-    }
-}
-
-impl Desk<'_> {
-    /// The CSRF token for forms shown before login, bound to this browser's CSRF cookie.
-    pub(crate) fn browser_csrf(&self) -> String {
-        let cookie = csrf::browser_cookie(self.jar, self.policy);
-        csrf::token(
-            &self.tokens.keys().derived_secret,
-            &csrf::Binding::Browser(&cookie),
-        )
-    }
-
-    fn login_form(&self, username: &str, next: Option<&str>, error: Option<&str>) -> Template {
-        let mut context = self.login_context(username, next, error);
-        context["csrf_token"] = json!(self.browser_csrf());
-        self.page.render("login", context)
-    }
-
-    /// The login page's context but for its CSRF token.
-    fn login_context(&self, username: &str, next: Option<&str>, error: Option<&str>) -> Value {
-        json!({
-            "username": username,
-            "next": next.and_then(local_path).map(|o| o.to_string()),
-            "error": error,
-            "signup_open": self.config.signup,
-            "passkeys_on": self.passkeys_on,
-        })
-    }
-
-    fn signup_form(&self, (username, email): (&str, &str), errors: &SignupErrors) -> Template {
-        self.page.render(
-            "signup",
-            json!({
-                "csrf_token": self.browser_csrf(),
-                "username": username,
-                "email": email,
-                "errors": errors,
-                "min_password": MIN_PASSWORD_CHARS,
-                "max_password": MAX_PASSWORD_CHARS,
-            }),
-        )
-    }
-
-    /// The second step's form; `next` is where a passkey used here leads.
-    fn verify_form(&self, next: Option<&str>, error: Option<&str>) -> Template {
-        self.page.render(
-            "login_verify",
-            json!({
-                "csrf_token": self.browser_csrf(),
-                "next": next.and_then(local_path).map(|o| o.to_string()),
-                "error": error,
-                "passkeys_on": self.passkeys_on,
-            }),
-        )
-    }
-
-    /// A passkey signed this browser in: a half-done login it had is moot.
-    pub(crate) fn forget_pending(&self) {
-        if self.policy.pending_token(self.jar).is_some() {
-            self.policy.clear_pending(self.jar);
-        }
-    }
-
-    /// Leaves a one-time message for the next page.
-    pub(crate) fn notice(&self, notice: Notice) {
-        self.policy.set_notice(self.jar, notice);
-    }
-
-    /// The half-done login is gone: clear its cookie and say so on the login form.
-    fn expired_pending(&self) {
-        self.policy.clear_pending(self.jar);
-        self.policy.set_notice(self.jar, Notice::SignInExpired);
-    }
-
-    /// The right password (and code) of a disabled account.
-    fn disabled(&self) -> RetryAfter<(Status, Template)> {
-        let page = self.page.render(
-            "error",
-            json!({
-                "status": 403,
-                "reason": "Account disabled",
-                "message": "This account is disabled. Ask an administrator to enable it.",
-            }),
-        );
-        RetryAfter(None, (Status::Forbidden, page))
-    }
-
-    /// Sets the cookies of a freshly started session.
-    pub(crate) fn sign_in(&self, accounts: &Accounts<'_>, now: i64, signed_in: SignedInSession) {
-        let session = &signed_in.started.session;
-        let claims =
-            accounts
-                .lifetimes
-                .access_claims(self.tokens, session, &signed_in.user.role, now);
-        self.policy.set_session(
-            self.jar,
-            self.tokens.sign(&claims),
-            signed_in.started.refresh_token,
-            session.remember,
-        );
-        self.policy.set_device(self.jar, signed_in.device_token);
-    }
-}
 
 #[get("/login?<next>")]
 pub fn login_page(
@@ -438,16 +271,6 @@ pub async fn signup(
     }
 }
 
-/// A form with nothing but its CSRF token (sign out, and other one-button actions).
-#[derive(FromForm)]
-pub struct ButtonForm {
-    /// Checked by [`Checked`]; a form needs a field.
-    #[field(name = "csrf_token")]
-    _csrf_token: String,
-}
-
-impl CsrfForm for ButtonForm {}
-
 #[post("/logout", data = "<_form>")]
 pub async fn logout(
     user: SignedIn,
@@ -472,42 +295,33 @@ pub async fn logout(
     Ok(Redirect::to(uri!("/login")))
 }
 
-/// Mounts this file's routes.
-pub fn stage() -> rocket::fairing::AdHoc {
-    rocket::fairing::AdHoc::on_ignite("account pages", |rocket| async {
-        rocket.mount(
-            "/",
-            rocket::routes![
-                login_page,
-                login,
-                verify_page,
-                verify,
-                signup_page,
-                signup,
-                logout
-            ],
-        )
-    })
+/// Anonymous on a signed-in page: to the login form, coming back here afterwards.
+#[catch(401)]
+fn to_login(req: &Request<'_>) -> Redirect {
+    if req.method() != Method::Get {
+        return Redirect::to(uri!("/login"));
+    }
+    let next = req.uri().to_string();
+    Redirect::to(uri!(login_page(next = Some(next))))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::local_path;
-
-    #[test]
-    fn only_local_paths_are_followed() {
-        assert!(local_path("/profile").is_some());
-        assert!(local_path("/sessions?page=2").is_some());
-        for hostile in [
-            "//evil.example",
-            "/\\evil.example",
-            "https://evil.example",
-            "evil.example",
-            "/\t/evil.example",
-            "/ok\\..\\x",
-            "",
-        ] {
-            assert!(local_path(hostile).is_none(), "{hostile:?}");
-        }
-    }
+/// Mounts this file's routes, and the catcher that sends anonymous visitors of signed-in pages
+/// to the login form.
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("account pages", |rocket| async {
+        rocket
+            .mount(
+                "/",
+                rocket::routes![
+                    login_page,
+                    login,
+                    verify_page,
+                    verify,
+                    signup_page,
+                    signup,
+                    logout
+                ],
+            )
+            .register("/", rocket::catchers![to_login])
+    })
 }

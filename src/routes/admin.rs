@@ -9,12 +9,12 @@ use rocket_dyn_templates::Template;
 use serde_json::{Value, json};
 
 use crate::auth::keys::ServerSecret;
+use crate::auth::roles::Role;
 use crate::config::Config;
 use crate::core::admin::{self, Actor, AdminError};
 use crate::core::email::EmailPolicy;
 use crate::core::second_factors;
 use crate::core::sessions::Lifetimes;
-use crate::core::users::Role;
 use crate::db::{
     self, Db, DbError, Tx,
     sessions::{Alive, SessionRow},
@@ -26,9 +26,9 @@ use crate::http::csrf::{Checked, CsrfForm};
 use crate::http::device_labels::DeviceLabels;
 use crate::http::effects::Effects;
 use crate::http::error::AppError;
+use crate::http::forms::ButtonForm;
 use crate::http::guards::{Admin, Sudo};
 use crate::http::page::{self as views, Page};
-use crate::routes::account::ButtonForm;
 
 const USERS_PER_PAGE: i64 = 50;
 const EVENTS_PER_PAGE: i64 = 25;

@@ -9,12 +9,13 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::auth::tokens::TokenService;
-use crate::core::accounts::{Accounts, LoginAttempt, LoginError, LoginOutcome, SignedInSession};
+use crate::core::accounts::{LoginAttempt, LoginError, LoginOutcome};
 use crate::core::admin;
 use crate::core::pending_login::SecondStepError;
 use crate::core::rotation::{self, LogoutOutcome, RefreshError};
 use crate::core::rotator::Rotator;
 use crate::core::sessions::{self as session, Lifetimes};
+use crate::core::sign_in::{Accounts, SignedInSession};
 use crate::db::{self, DbError, sessions::SessionRow, users::UserRow};
 use crate::http::bearer::{Bearer, BearerAdmin};
 use crate::http::client_info::ClientInfo;

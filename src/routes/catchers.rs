@@ -1,20 +1,10 @@
 //! What the browser sees when a guard or Rocket refuses a request.
 
-use rocket::http::{Method, Status};
-use rocket::response::{self, Redirect, Responder};
-use rocket::{Request, catch, catchers, uri};
+use rocket::http::Status;
+use rocket::response::{self, Responder};
+use rocket::{Request, catch, catchers};
 
 use crate::http::error::error_response;
-
-/// Anonymous on a signed-in page: to the login form, coming back here afterwards.
-#[catch(401)]
-fn to_login(req: &Request<'_>) -> Redirect {
-    if req.method() != Method::Get {
-        return Redirect::to(uri!("/login"));
-    }
-    let next = req.uri().to_string();
-    Redirect::to(uri!(crate::routes::account::login_page(next = Some(next))))
-}
 
 struct ErrorPage(Status);
 
@@ -35,11 +25,12 @@ fn api_unauthorized(req: &Request<'_>) -> ErrorPage {
     error_page(Status::Unauthorized, req)
 }
 
-/// Registers the error pages: HTML (with the login redirect) everywhere, JSON under `/api`.
+/// Registers the error pages: HTML everywhere (the login redirect is the account pages'), JSON
+/// under `/api`.
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("error pages", |rocket| async {
         rocket
-            .register("/", catchers![to_login, error_page])
+            .register("/", catchers![error_page])
             .register("/api", catchers![api_unauthorized, error_page])
     })
 }

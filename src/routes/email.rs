@@ -18,10 +18,10 @@ use crate::db::{self, Db, DbError};
 use crate::http::client_info::ClientInfo;
 use crate::http::cookies::Notice;
 use crate::http::csrf::{Checked, CsrfForm};
+use crate::http::desk::Desk;
 use crate::http::effects::Effects;
 use crate::http::error::{AppError, RetryAfter};
 use crate::http::guards::{Sudo, Viewer};
-use crate::routes::account::Desk;
 
 type Answer = Result<Either<Redirect, (Status, Template)>, AppError>;
 

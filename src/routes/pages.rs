@@ -9,8 +9,9 @@ use rocket::{Either, Request, State, get, post, uri};
 use rocket_dyn_templates::{Metadata, Template};
 use serde_json::{Value, json};
 
-use crate::core::accounts::{Accounts, PasswordChangeError};
+use crate::core::accounts::PasswordChangeError;
 use crate::core::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use crate::core::sign_in::Accounts;
 use crate::db::Db;
 use crate::http::cookies::{ClientDevice, Notice};
 use crate::http::csrf::{Checked, CsrfForm};

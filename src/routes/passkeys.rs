@@ -9,17 +9,18 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use crate::core::accounts::Accounts;
 use crate::core::passkeys::{self, Challenge, Passkeys};
+use crate::core::sign_in::Accounts;
 use crate::db::{self, Db, DbError};
 use crate::http::client_info::ClientInfo;
 use crate::http::cookies::{ClientDevice, Notice};
 use crate::http::csrf::{BrowserCookie, Checked, CsrfHeader};
+use crate::http::desk::Desk;
 use crate::http::effects::Effects;
 use crate::http::error::{ApiError, AppError};
+use crate::http::forms::ButtonForm;
 use crate::http::guards::Sudo;
-use crate::routes::account::{ButtonForm, Desk, local_path};
-use crate::routes::security::owner_of;
+use crate::http::redirects::local_path;
 
 type JsonAnswer = Result<Json<Value>, ApiError>;
 type ChallengeAnswer = Result<Json<Challenge>, ApiError>;
@@ -66,7 +67,7 @@ pub async fn register_finish(
     let user = sudo.or_ask("/security")?;
     let (passkeys, owner, now, body) = (
         passkeys.inner().clone(),
-        owner_of(&user, client),
+        user.owner(client),
         fx.now,
         body.into_inner(),
     );
@@ -100,7 +101,7 @@ pub async fn delete(
     fx: Effects<'_>,
 ) -> Result<Redirect, AppError> {
     let user = sudo.or_ask("/security")?;
-    let (owner, now) = (owner_of(&user, client), fx.now);
+    let (owner, now) = (user.owner(client), fx.now);
     let deleted = db
         .write(move |tx| passkeys::delete(tx, &owner, id, now).map_err(DbError::from))
         .await?;

@@ -9,29 +9,21 @@ use rocket_dyn_templates::Template;
 use serde_json::json;
 
 use crate::auth::keys::ServerSecret;
+use crate::core::methods;
 use crate::core::passkeys::{MAX_NAME_CHARS, Passkeys};
-use crate::core::second_factors::{self, Confirmed, Enrolment, Owner};
+use crate::core::second_factors::{self, Confirmed, Enrolment};
 use crate::db::{self, Db, DbError, users::UserRow};
 use crate::http::client_info::ClientInfo;
 use crate::http::cookies::Notice;
 use crate::http::csrf::{Checked, CsrfForm};
 use crate::http::effects::Effects;
 use crate::http::error::AppError;
+use crate::http::forms::ButtonForm;
 use crate::http::guards::{SignedIn, Sudo};
 use crate::http::page::Page;
 use crate::http::qr;
-use crate::routes::account::ButtonForm;
 
 const PAGE: &str = "/security";
-
-/// The signed-in user acting on their own ways to sign in.
-pub fn owner_of(user: &SignedIn, client: ClientInfo) -> Owner {
-    Owner {
-        user_id: user.user_id(),
-        sid: user.sid().to_owned(),
-        client,
-    }
-}
 
 type Answer = Result<Either<Redirect, (Status, Template)>, AppError>;
 
@@ -51,7 +43,7 @@ pub async fn security(
 ) -> Result<Template, AppError> {
     let account = account(db, user.user_id()).await?;
     let methods = db
-        .run(move |conn| second_factors::methods(conn, &account).map_err(DbError::from))
+        .run(move |conn| methods::of(conn, &account).map_err(DbError::from))
         .await?;
     Ok(page.render(
         "security",
@@ -126,7 +118,7 @@ pub async fn confirm_totp(
     let account = account(db, user.user_id()).await?;
     let (secret, owner, now, code) = (
         secret.inner().clone(),
-        owner_of(&user, client),
+        user.owner(client),
         fx.now,
         form.0.code,
     );
@@ -159,7 +151,7 @@ pub async fn disable_totp(
     fx: Effects<'_>,
 ) -> Result<Redirect, AppError> {
     let user = sudo.or_ask(PAGE)?;
-    let (owner, now) = (owner_of(&user, client), fx.now);
+    let (owner, now) = (user.owner(client), fx.now);
     let was_on = db
         .write(move |tx| second_factors::disable(tx, &owner, now).map_err(DbError::from))
         .await?;
@@ -180,7 +172,7 @@ pub async fn new_recovery_codes(
     fx: Effects<'_>,
 ) -> Answer {
     let user = sudo.or_ask(PAGE)?;
-    let (owner, now, secret) = (owner_of(&user, client), fx.now, secret.inner().clone());
+    let (owner, now, secret) = (user.owner(client), fx.now, secret.inner().clone());
     let codes = db
         .write(move |tx| {
             second_factors::regenerate_recovery_codes(tx, &secret, &owner, now)

@@ -13,9 +13,9 @@ use crate::http::csrf::Checked;
 use crate::http::device_labels::DeviceLabels;
 use crate::http::effects::Effects;
 use crate::http::error::AppError;
+use crate::http::forms::ButtonForm;
 use crate::http::guards::{SignedIn, Sudo};
 use crate::http::page::{self as views, Page};
-use crate::routes::account::ButtonForm;
 
 #[get("/sessions")]
 pub async fn list(

@@ -14,8 +14,9 @@ use serde_json::{Value, json};
 use webauthn_rs::prelude::PublicKeyCredential;
 
 use crate::auth::tokens::TokenService;
-use crate::core::accounts::{Accounts, CheckError};
+use crate::core::accounts::CheckError;
 use crate::core::passkeys::{Challenge, Passkeys};
+use crate::core::sign_in::Accounts;
 use crate::core::sudo::{Reauthentication, SudoError};
 use crate::db::{self, Db, DbError, sessions::SessionRow};
 use crate::http::client_info::ClientInfo;
@@ -25,7 +26,7 @@ use crate::http::effects::Effects;
 use crate::http::error::{ApiError, AppError, RetryAfter};
 use crate::http::guards::SignedIn;
 use crate::http::page::{self, Page};
-use crate::routes::account::local_path;
+use crate::http::redirects::local_path;
 
 /// Where to go back to: a local path, else the profile.
 fn back_to(next: Option<&str>) -> String {

@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use diesel::prelude::*;
+use doorman::auth::roles::Role;
 use doorman::clock::{ManualClock, SharedClock};
 use doorman::core::passwords;
-use doorman::core::users::{self, Role};
+use doorman::core::users;
 use doorman::db::{Db, schema};
 use rocket::figment::Figment;
 use rocket::http::{ContentType, Cookie, Header, Status};

@@ -8,6 +8,10 @@ use rocket::figment::providers::{Env, Serialized};
 use rocket::figment::{Figment, Profile};
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod smtp;
+
+pub use smtp::SmtpSettings;
+
 /// Signing algorithms doorman can be configured with; anything else is refused at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JwtAlgorithm {
@@ -255,9 +259,9 @@ pub struct Config {
     /// Where browsers reach doorman: the base of links in mail, and the WebAuthn origin (its
     /// host is the relying-party id).
     pub public_url: webauthn_rs::prelude::Url,
-    /// `smtp://[user:password@]host:port` or `smtps://…`; `None`: mail goes to
-    /// `<data_dir>/outbox/` as `.eml` files.
-    pub smtp_url: Option<Secret>,
+    /// `smtp_url` (`smtp://[user:password@]host:port` or `smtps://…`), parsed; `None`: mail
+    /// goes to `<data_dir>/outbox/` as `.eml` files.
+    pub smtp: Option<SmtpSettings>,
     pub mail_from: lettre::message::Mailbox,
     /// Lifetime of password-reset, email-verification and session-report links.
     pub reset_ttl: Secs,
@@ -353,12 +357,16 @@ fn public_url(text: &str) -> Result<webauthn_rs::prelude::Url, ConfigError> {
 }
 
 impl RawConfig {
-    /// The sender's address, once `smtp_url` (if any) is known to be usable.
+    /// `smtp_url`, parsed.
+    fn smtp(&self) -> Result<Option<SmtpSettings>, ConfigError> {
+        self.smtp_url
+            .as_ref()
+            .map(|url| SmtpSettings::parse(url.expose()).map_err(|why| invalid("smtp_url", why)))
+            .transpose()
+    }
+
+    /// The sender's address.
     fn mail_from(&self) -> Result<lettre::message::Mailbox, ConfigError> {
-        if let Some(url) = &self.smtp_url {
-            crate::mail::transport::SmtpSettings::parse(url.expose())
-                .map_err(|why| invalid("smtp_url", why))?;
-        }
         self.mail_from
             .parse()
             .map_err(|_| invalid("mail_from", "must be an email address"))
@@ -427,6 +435,7 @@ impl RawConfig {
             ));
         }
         let public_url = public_url(&self.public_url)?;
+        let smtp = self.smtp()?;
         let mail_from = self.mail_from()?;
         let database_url = match self.database_url {
             Some(url) => {
@@ -467,7 +476,7 @@ impl RawConfig {
             sudo_ttl: self.sudo_ttl,
             require_mfa_for_admins: self.require_mfa_for_admins,
             public_url,
-            smtp_url: self.smtp_url,
+            smtp,
             mail_from,
             reset_ttl: self.reset_ttl,
             new_device_notice: self.new_device_notice,

@@ -1,4 +1,5 @@
-//! A rotation's writes on SQLite, its two `UPDATE`s as statements diesel keeps prepared.
+//! A rotation's two `UPDATE`s on SQLite, as statements diesel keeps prepared (the rotation
+//! itself is `rotation_writes`).
 //!
 //! diesel prepares every `UPDATE` of its own builder anew (its text may change with the values
 //! of an `AsChangeset`); SQLite then parses and plans both statements on every rotation. These
@@ -12,7 +13,6 @@ use diesel::sql_types::{BigInt, HasSqlType, Integer, Text};
 use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel::{Column, QueryResult, RunQueryDsl};
 
-use super::refresh_tokens::{Replacement, new_token};
 use super::schema::{refresh_tokens, sessions};
 
 /// `column = ?`, with `value` bound.
@@ -32,9 +32,9 @@ where
 
 /// Marks live token `id` used at `at`; no row when it was used already.
 #[derive(QueryId)]
-struct MarkUsed {
-    id: i64,
-    at: i64,
+pub(super) struct MarkUsed {
+    pub id: i64,
+    pub at: i64,
 }
 
 impl QueryFragment<Sqlite> for MarkUsed {
@@ -53,12 +53,12 @@ impl QueryFragment<Sqlite> for MarkUsed {
 impl RunQueryDsl<SqliteConnection> for MarkUsed {}
 
 /// Records a rotation of session `id`: when, from where, and the key version of its successor.
-struct Touch<'a> {
-    id: i64,
-    at: i64,
-    ip: &'a str,
-    user_agent: &'a str,
-    key_version: i32,
+pub(super) struct Touch<'a> {
+    pub id: i64,
+    pub at: i64,
+    pub ip: &'a str,
+    pub user_agent: &'a str,
+    pub key_version: i32,
 }
 
 impl QueryFragment<Sqlite> for Touch<'_> {
@@ -82,33 +82,4 @@ impl RunQueryDsl<SqliteConnection> for Touch<'_> {}
 impl QueryId for Touch<'_> {
     type QueryId = Touch<'static>;
     const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-/// The writes of a rotation (`refresh_tokens::rotate`): false, and nothing written, when the
-/// token was used already.
-pub fn rotate(conn: &mut SqliteConnection, r: &Replacement<'_>) -> QueryResult<bool> {
-    let used = MarkUsed {
-        id: r.token_id,
-        at: r.now,
-    };
-    if used.execute(conn)? == 0 {
-        return Ok(false);
-    }
-    diesel::insert_into(refresh_tokens::table)
-        .values(new_token(
-            r.session.id,
-            r.successor_hash,
-            Some(r.token_id),
-            r.now,
-        ))
-        .execute(conn)?;
-    Touch {
-        id: r.session.id,
-        at: r.now,
-        ip: r.ip,
-        user_agent: r.user_agent,
-        key_version: r.session.key_version,
-    }
-    .execute(conn)?;
-    Ok(true)
 }
