@@ -104,7 +104,7 @@ struct AppState {
     revocations: Revocations,
     labels: DeviceLabels,
     secret: ServerSecret,
-    rotator: core::rotator::Rotator,
+    rotator: core::rotation_runner::Rotator,
     outbox: mail::sender::Outbox,
 }
 
@@ -178,7 +178,7 @@ fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, StartError> 
     let hasher = PasswordHasher::new(config.bcrypt_cost);
     let tokens = TokenService::new(keys, config.issuer.clone(), config.audience.clone());
     let rotator =
-        core::rotator::Rotator::new(db.clone(), Lifetimes::from(&config), secret.clone())?;
+        core::rotation_runner::Rotator::new(db.clone(), Lifetimes::from(&config), secret.clone())?;
     Ok(AppState {
         config,
         db,

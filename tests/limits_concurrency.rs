@@ -12,8 +12,8 @@ use std::thread;
 use common::*;
 use doorman::auth::roles::Role;
 use doorman::core::admin::{self, Actor, AdminError};
+use doorman::core::client::ClientInfo;
 use doorman::db::Db;
-use doorman::http::client_info::ClientInfo;
 use serde_json::{Value, json};
 
 const WRONG: &str = "not the password at all";

@@ -7,13 +7,13 @@ mod common;
 
 use doorman::auth::keys::ServerSecret;
 use doorman::auth::roles::Role;
+use doorman::core::client::ClientInfo;
 use doorman::core::events::EventKind;
-use doorman::core::rotation::RefreshError;
-use doorman::core::rotator::Rotator;
+use doorman::core::rotation_rules::RefreshError;
+use doorman::core::rotation_runner::Rotator;
 use doorman::core::sessions::{self as session, EndReason, Ending, Lifetimes, SignInMethod};
 use doorman::core::users;
 use doorman::db::{self, Db};
-use doorman::http::client_info::ClientInfo;
 use proptest::prelude::*;
 
 const LIFETIMES: Lifetimes = Lifetimes {

@@ -7,11 +7,11 @@ mod common;
 use diesel::RunQueryDsl;
 use doorman::auth::keys::ServerSecret;
 use doorman::auth::roles::Role;
-use doorman::core::rotation::{self as refresh, RefreshError};
+use doorman::core::client::ClientInfo;
+use doorman::core::rotation_rules::{self as refresh, RefreshError};
 use doorman::core::sessions::{self as session, Lifetimes, SignInMethod};
 use doorman::core::users;
 use doorman::db::{self, Conn, Db, DbError};
-use doorman::http::client_info::ClientInfo;
 
 const LIFETIMES: Lifetimes = Lifetimes {
     access_ttl: 60,
@@ -603,7 +603,7 @@ fn wait_for_lock_waiters(watch: &mut diesel::pg::PgConnection, n: i64) {
 fn a_batch_that_fails_leaves_each_rotation_to_the_locked_path() {
     use diesel::Connection as _;
     use diesel::connection::SimpleConnection as _;
-    use doorman::core::rotator::Rotator;
+    use doorman::core::rotation_runner::Rotator;
 
     let Some((_dir, url, db, [a, b, c, _])) =
         batch_setup("a_batch_that_fails_leaves_each_rotation_to_the_locked_path")

@@ -12,10 +12,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config, JwtAlgorithm};
 use crate::core::accounts::PasswordChange;
 use crate::core::admin::{self, Actor, AdminError};
+use crate::core::client::ClientInfo;
 use crate::core::passwords;
 use crate::core::users;
 use crate::db::{self, Db, DbError, users::UserRow};
-use crate::http::client_info::ClientInfo;
 
 pub mod keygen;
 

@@ -1,6 +1,6 @@
 //! Work that one connection serves many items of at a time: a queue drained by a thread that
 //! takes every item waiting (up to a limit) and hands them, with its connection, to one
-//! function. PostgreSQL's rotations use it (`core::rotator`): a batch of them costs two round
+//! function. PostgreSQL's rotations use it (`core::rotation_runner`): a batch of them costs two round
 //! trips and one commit, where each alone cost as much. The function answers every item itself
 //! (each carries its own reply).
 //!

@@ -6,7 +6,7 @@ use rocket::request::{FromRequest, Outcome};
 use rocket::time::Duration;
 
 use crate::config::Config;
-use crate::http::client_info::ClientInfo;
+use crate::core::client::ClientInfo;
 
 /// Cookie names and attributes for this instance (`__Host-` names when `cookie_secure`).
 #[derive(Debug, Clone)]
@@ -174,7 +174,7 @@ impl<'r> FromRequest<'r> for ClientDevice {
             .state::<CookiePolicy>()
             .and_then(|policy| policy.device_token(req.cookies()));
         Outcome::Success(ClientDevice {
-            client: crate::http::client_info::of(req),
+            client: crate::http::client_guard::of(req),
             device_token,
         })
     }

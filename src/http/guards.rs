@@ -12,6 +12,7 @@ use crate::auth::keys::ServerSecret;
 use crate::auth::tokens::AccessClaims;
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::core::client::ClientInfo;
 use crate::core::email::EmailPolicy;
 use crate::core::owner::Owner;
 use crate::core::passwords::PasswordHasher;
@@ -19,7 +20,6 @@ use crate::core::sessions::Lifetimes;
 use crate::core::sign_in::Accounts;
 use crate::core::throttle::ThrottlePolicy;
 use crate::db::Db;
-use crate::http::client_info::ClientInfo;
 use crate::http::error::AppError;
 
 /// A signed-in user. Anonymous requests fail with 401, which the HTML catcher turns into a

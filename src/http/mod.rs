@@ -5,7 +5,7 @@
 pub mod area;
 pub mod bearer;
 pub mod chart;
-pub mod client_info;
+pub mod client_guard;
 pub mod cookies;
 pub mod csrf;
 pub mod desk;

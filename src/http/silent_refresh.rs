@@ -12,8 +12,8 @@ use super::cookies::CookiePolicy;
 use crate::auth::revocation::Revocations;
 use crate::auth::tokens::{AccessClaims, TokenService};
 use crate::clock::SharedClock;
-use crate::core::rotation::RefreshError;
-use crate::core::rotator::Rotator;
+use crate::core::rotation_rules::RefreshError;
+use crate::core::rotation_runner::Rotator;
 use crate::core::sessions::Lifetimes;
 use crate::http::area::Area;
 
@@ -110,7 +110,7 @@ async fn authenticate(req: &Request<'_>) -> (AuthState, Vec<Cookie<'static>>) {
         let clear = access.map(|_| policy.removal(policy.access));
         return (AuthState::Anonymous, clear.into_iter().collect());
     };
-    let client = crate::http::client_info::of(req);
+    let client = crate::http::client_guard::of(req);
     let outcome = rotator.rotate(now, presented, client).await;
     match outcome {
         Ok(rotated) => {

@@ -11,12 +11,12 @@ use rocket_dyn_templates::{Metadata, Template};
 use crate::core::accounts::{
     LoginAttempt, LoginError, LoginOutcome, NewAccount, SignupError, SignupErrors,
 };
+use crate::core::client::ClientInfo;
 use crate::core::events::EventKind;
 use crate::core::pending_login::{self, SecondStepError};
 use crate::core::sessions::{self as session, EndReason, Ending};
 use crate::core::sign_in::Accounts;
 use crate::db::{Db, DbError};
-use crate::http::client_info::ClientInfo;
 use crate::http::cookies::{ClientDevice, Notice};
 use crate::http::csrf::{Checked, CsrfForm};
 use crate::http::desk::Desk;

@@ -12,6 +12,7 @@ use crate::auth::keys::ServerSecret;
 use crate::auth::roles::Role;
 use crate::config::Config;
 use crate::core::admin::{self, Actor, AdminError};
+use crate::core::client::ClientInfo;
 use crate::core::email::EmailPolicy;
 use crate::core::second_factors;
 use crate::core::sessions::Lifetimes;
@@ -20,7 +21,6 @@ use crate::db::{
     sessions::{Alive, SessionRow},
 };
 use crate::http::chart;
-use crate::http::client_info::ClientInfo;
 use crate::http::cookies::Notice;
 use crate::http::csrf::{Checked, CsrfForm};
 use crate::http::device_labels::DeviceLabels;
@@ -218,7 +218,7 @@ impl<'r> FromRequest<'r> for Console<'r> {
             db,
             lifetimes,
             labels,
-            client: crate::http::client_info::of(req),
+            client: crate::http::client_guard::of(req),
             page: Page::of(req),
             fx,
         })

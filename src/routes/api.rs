@@ -11,14 +11,14 @@ use serde_json::{Value, json};
 use crate::auth::tokens::TokenService;
 use crate::core::accounts::{LoginAttempt, LoginError, LoginOutcome};
 use crate::core::admin;
+use crate::core::client::ClientInfo;
 use crate::core::pending_login::SecondStepError;
-use crate::core::rotation::{self, LogoutOutcome, RefreshError};
-use crate::core::rotator::Rotator;
+use crate::core::rotation_rules::{self, LogoutOutcome, RefreshError};
+use crate::core::rotation_runner::Rotator;
 use crate::core::sessions::{self as session, Lifetimes};
 use crate::core::sign_in::{Accounts, SignedInSession};
 use crate::db::{self, DbError, sessions::SessionRow, users::UserRow};
 use crate::http::bearer::{Bearer, BearerAdmin};
-use crate::http::client_info::ClientInfo;
 use crate::http::device_labels::DeviceLabels;
 use crate::http::effects::Effects;
 use crate::http::error::{ApiError, AppError};
@@ -299,7 +299,7 @@ pub async fn logout(
     let ended = accounts
         .db
         .write(move |tx| {
-            rotation::end_by_refresh_token(tx, now, &lifetimes, &presented, &client)
+            rotation_rules::end_by_refresh_token(tx, now, &lifetimes, &presented, &client)
                 .map_err(DbError::from)
         })
         .await?;

@@ -11,11 +11,11 @@ use rocket_dyn_templates::Template;
 use serde_json::json;
 
 use crate::auth::keys::ServerSecret;
+use crate::core::client::ClientInfo;
 use crate::core::email::{self, AddressChange, AddressError, EmailPolicy, LinkKind};
 use crate::core::passwords::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordHasher};
 use crate::core::throttle::ThrottlePolicy;
 use crate::db::{self, Db, DbError};
-use crate::http::client_info::ClientInfo;
 use crate::http::cookies::Notice;
 use crate::http::csrf::{Checked, CsrfForm};
 use crate::http::desk::Desk;

@@ -9,10 +9,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
+use crate::core::client::ClientInfo;
 use crate::core::passkeys::{self, Challenge, Passkeys};
 use crate::core::sign_in::Accounts;
 use crate::db::{self, Db, DbError};
-use crate::http::client_info::ClientInfo;
 use crate::http::cookies::{ClientDevice, Notice};
 use crate::http::csrf::{BrowserCookie, Checked, CsrfHeader};
 use crate::http::desk::Desk;

@@ -9,11 +9,11 @@ use rocket_dyn_templates::Template;
 use serde_json::json;
 
 use crate::auth::keys::ServerSecret;
+use crate::core::client::ClientInfo;
 use crate::core::methods;
 use crate::core::passkeys::{MAX_NAME_CHARS, Passkeys};
 use crate::core::second_factors::{self, Confirmed, Enrolment};
 use crate::db::{self, Db, DbError, users::UserRow};
-use crate::http::client_info::ClientInfo;
 use crate::http::cookies::Notice;
 use crate::http::csrf::{Checked, CsrfForm};
 use crate::http::effects::Effects;

@@ -5,9 +5,9 @@ use rocket::{State, get, post, uri};
 use rocket_dyn_templates::Template;
 use serde_json::json;
 
+use crate::core::client::ClientInfo;
 use crate::core::sessions::{self as session, Ending, Lifetimes};
 use crate::db::{Db, DbError};
-use crate::http::client_info::ClientInfo;
 use crate::http::cookies::Notice;
 use crate::http::csrf::Checked;
 use crate::http::device_labels::DeviceLabels;

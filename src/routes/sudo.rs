@@ -15,11 +15,11 @@ use webauthn_rs::prelude::PublicKeyCredential;
 
 use crate::auth::tokens::TokenService;
 use crate::core::accounts::CheckError;
+use crate::core::client::ClientInfo;
 use crate::core::passkeys::{Challenge, Passkeys};
 use crate::core::sign_in::Accounts;
 use crate::core::sudo::{Reauthentication, SudoError};
 use crate::db::{self, Db, DbError, sessions::SessionRow};
-use crate::http::client_info::ClientInfo;
 use crate::http::cookies::{ClientDevice, CookiePolicy, Notice};
 use crate::http::csrf::{Checked, CsrfForm, CsrfHeader};
 use crate::http::effects::Effects;

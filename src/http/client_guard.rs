@@ -1,11 +1,11 @@
-//! The [`ClientInfo`] of a request, as a request guard.
+//! The [`ClientInfo`] of a request (`core::client`), as a request guard.
 
 use std::convert::Infallible;
 
 use rocket::Request;
 use rocket::request::{FromRequest, Outcome};
 
-pub use crate::core::client::ClientInfo;
+use crate::core::client::ClientInfo;
 
 /// The address Rocket reports (the `ip_header` behind a trusted proxy) and the User-Agent.
 pub fn of(req: &Request<'_>) -> ClientInfo {

@@ -1,7 +1,7 @@
 //! Where refresh tokens are rotated, by the rules of [`rotation`]. On SQLite each rotation is a
 //! write transaction on the writer thread, which commits waiting writes together itself. On
 //! PostgreSQL rotations queue for one thread per instance that serves them in batches
-//! ([`rotation::rotate_unlocked`]: one read and one call for the whole batch, where a rotation
+//! ([`rotation_rules::rotate_unlocked`]: one read and one call for the whole batch, where a rotation
 //! alone cost a read and a call); what a batch leaves undecided (anything but a plain rotation)
 //! goes on to the locked path, a transaction of its own. One thread, not several: rotations
 //! that arrive while a batch is served make the next batch larger, and PostgreSQL's cost per
@@ -10,7 +10,7 @@
 use rocket::tokio::sync::oneshot;
 
 use super::client::ClientInfo;
-use super::rotation::{self, Ask, RefreshError, Rotated};
+use super::rotation_rules::{self, Ask, RefreshError, Rotated};
 use super::sessions::Lifetimes;
 use crate::auth::keys::ServerSecret;
 use crate::db::batches::Batches;
@@ -68,7 +68,7 @@ impl Rotator {
         })
     }
 
-    /// Rotates `presented` at `now` ([`rotation::rotate`] tells the rules), for `client`.
+    /// Rotates `presented` at `now` ([`rotation_rules::rotate`] tells the rules), for `client`.
     pub async fn rotate(
         &self,
         now: i64,
@@ -85,7 +85,7 @@ impl Rotator {
         let (lifetimes, secret) = (self.lifetimes, self.secret.clone());
         self.db
             .write(move |tx| {
-                rotation::rotate(tx, now, &lifetimes, &secret, &presented, &client)
+                rotation_rules::rotate(tx, now, &lifetimes, &secret, &presented, &client)
                     .map_err(DbError::from)
             })
             .await?
@@ -138,7 +138,7 @@ fn serve(
         .collect();
     let answers = match conn {
         Ok(Conn::Postgresql(pg)) => {
-            rotation::rotate_unlocked(pg, lifetimes, secret, &asks).map_err(DbError::from)
+            rotation_rules::rotate_unlocked(pg, lifetimes, secret, &asks).map_err(DbError::from)
         }
         Ok(Conn::Sqlite(_)) => Err(DbError::Unavailable(
             "batched rotations are PostgreSQL's".into(),
