@@ -32,7 +32,7 @@ use crate::config::Config;
 use crate::core::passwords::PasswordHasher;
 use crate::core::sessions::Lifetimes;
 use crate::core::throttle::ThrottlePolicy;
-use crate::db::Db;
+use crate::db::{Db, DbError};
 use crate::http::cookies::CookiePolicy;
 use crate::http::device_labels::DeviceLabels;
 use crate::http::silent_refresh::SilentRefresh;
@@ -154,8 +154,9 @@ fn start(figment: &Figment, clock: SharedClock) -> Result<AppState, StartError> 
         // Printed once, whatever the log level: there is no other way to learn it.
         println!("doorman: created user `admin` with password: {password}");
     }
-    core::events::prune(&mut conn, clock.now(), config.events_retention.as_i64())?;
-    core::second_factors::seal_stored_secrets(&mut conn, &secret)?;
+    core::events::prune(&mut conn, clock.now(), config.events_retention.as_i64())
+        .map_err(DbError::from)?;
+    core::second_factors::seal_stored_secrets(&mut conn, &secret).map_err(DbError::from)?;
     if config.smtp.is_none() {
         let outbox = mail::transport::outbox_dir(&config.data_dir);
         println!(

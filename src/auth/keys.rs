@@ -17,16 +17,9 @@ use crate::crypto;
 /// Smallest HS256 secret accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct KeyError(pub String);
-
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for KeyError {}
 
 /// The server secret of `refresh_secret_file`, never stored in the database: mixed into every
 /// refresh-token successor (so a copy of the database and an old refresh token never yield the

@@ -100,16 +100,9 @@ impl fmt::Debug for Secret {
 }
 
 /// A setting that stops the start, with the key it belongs to.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
 pub struct ConfigError(pub String);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "configuration error: {}", self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 fn invalid(key: &str, why: impl fmt::Display) -> ConfigError {
     ConfigError(format!("`{key}`: {why}"))

@@ -20,108 +20,55 @@ use crate::core::throttle::{Reservation, Subjects, ThrottlePolicy};
 use crate::core::users::{check_username, create_user};
 use crate::db::{self, DbError, Tx, users::UserRow};
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     /// Unknown user or wrong password: one answer for both.
+    #[error("unknown user or wrong password")]
     InvalidCredentials,
     /// The right password for a disabled account.
+    #[error("the account is disabled")]
     Disabled,
     /// Too many failures for this account or address within `login_window`.
-    Throttled {
-        retry_after: i64,
-    },
-    Hashing(HashError),
-    Db(DbError),
+    #[error("too many failed sign-ins")]
+    Throttled { retry_after: i64 },
+    #[error(transparent)]
+    Hashing(#[from] HashError),
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
 /// What can stop a password check that has counted its attempt.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum CheckError {
-    Hashing(HashError),
-    Db(DbError),
-}
-
-impl From<DbError> for CheckError {
-    fn from(e: DbError) -> Self {
-        CheckError::Db(e)
-    }
-}
-
-impl From<DbError> for LoginError {
-    fn from(e: DbError) -> Self {
-        LoginError::Db(e)
-    }
-}
-
-impl From<CheckError> for LoginError {
-    fn from(e: CheckError) -> Self {
-        match e {
-            CheckError::Hashing(e) => LoginError::Hashing(e),
-            CheckError::Db(e) => LoginError::Db(e),
-        }
-    }
+    #[error(transparent)]
+    Hashing(#[from] HashError),
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
 /// Why a signed-in user's own password was not accepted.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum OwnPasswordError {
+    #[error("wrong password")]
     Wrong,
     /// Too many wrong passwords for this account (or device) within `login_window`.
-    Throttled {
-        retry_after: i64,
-    },
-    Check(CheckError),
+    #[error("too many wrong passwords")]
+    Throttled { retry_after: i64 },
+    #[error(transparent)]
+    Check(#[from] CheckError),
 }
 
-impl From<DbError> for OwnPasswordError {
-    fn from(e: DbError) -> Self {
-        OwnPasswordError::Check(CheckError::Db(e))
-    }
-}
-
-impl From<CheckError> for OwnPasswordError {
-    fn from(e: CheckError) -> Self {
-        OwnPasswordError::Check(e)
-    }
-}
-
-impl From<OwnPasswordError> for PasswordChangeError {
-    fn from(e: OwnPasswordError) -> Self {
-        match e {
-            OwnPasswordError::Wrong => PasswordChangeError::WrongCurrent,
-            OwnPasswordError::Throttled { retry_after } => {
-                PasswordChangeError::Throttled { retry_after }
-            }
-            OwnPasswordError::Check(e) => e.into(),
-        }
-    }
-}
-
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum PasswordChangeError {
-    WrongCurrent,
-    /// Too many wrong passwords for this account (or device) within `login_window`.
-    Throttled {
-        retry_after: i64,
-    },
+    /// The current password was not accepted (wrong, or too many wrong ones).
+    #[error(transparent)]
+    Current(#[from] OwnPasswordError),
+    #[error("the new password is too weak: {0}")]
     Weak(String),
-    Hashing(HashError),
-    Db(DbError),
-}
-
-impl From<DbError> for PasswordChangeError {
-    fn from(e: DbError) -> Self {
-        PasswordChangeError::Db(e)
-    }
-}
-
-impl From<CheckError> for PasswordChangeError {
-    fn from(e: CheckError) -> Self {
-        match e {
-            CheckError::Hashing(e) => PasswordChangeError::Hashing(e),
-            CheckError::Db(e) => PasswordChangeError::Db(e),
-        }
-    }
+    #[error(transparent)]
+    Hashing(#[from] HashError),
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
 /// What a login form or request carries.
@@ -159,30 +106,17 @@ pub struct SignupErrors {
     pub email: Option<String>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SignupError {
+    #[error("the sign-up form has errors")]
     Invalid(SignupErrors),
     /// `signup_max_per_window` accounts were made from this address within `login_window`.
-    Throttled {
-        retry_after: i64,
-    },
-    Hashing(HashError),
-    Db(DbError),
-}
-
-impl From<DbError> for SignupError {
-    fn from(e: DbError) -> Self {
-        SignupError::Db(e)
-    }
-}
-
-impl From<CheckError> for SignupError {
-    fn from(e: CheckError) -> Self {
-        match e {
-            CheckError::Hashing(e) => SignupError::Hashing(e),
-            CheckError::Db(e) => SignupError::Db(e),
-        }
-    }
+    #[error("too many sign-ups from this address")]
+    Throttled { retry_after: i64 },
+    #[error(transparent)]
+    Hashing(#[from] HashError),
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
 impl Accounts<'_> {
@@ -232,8 +166,11 @@ impl Accounts<'_> {
         let plausible = password.chars().count() <= MAX_PASSWORD_CHARS;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         let matches = if plausible {
-            self.checked(&reservation, self.hasher.verify(password.to_owned(), hash))
-                .await?
+            self.checked::<_, LoginError>(
+                &reservation,
+                self.hasher.verify(password.to_owned(), hash),
+            )
+            .await?
         } else {
             false
         };
@@ -292,11 +229,11 @@ impl Accounts<'_> {
 
     /// Runs a password check that needs a hashing slot; when none can be had, the attempt it
     /// counted is taken back (an overloaded server is no failed guess).
-    async fn checked<T>(
+    async fn checked<T, E: From<HashError> + From<DbError>>(
         &self,
         reservation: &Reservation,
         check: impl std::future::Future<Output = Result<T, HashError>>,
-    ) -> Result<T, CheckError> {
+    ) -> Result<T, E> {
         match check.await {
             Ok(value) => Ok(value),
             Err(e) => {
@@ -304,7 +241,7 @@ impl Accounts<'_> {
                 self.db
                     .write(move |tx| ThrottlePolicy::release(tx, &ids).map_err(DbError::from))
                     .await?;
-                Err(CheckError::Hashing(e))
+                Err(E::from(e))
             }
         }
     }
@@ -334,7 +271,8 @@ impl Accounts<'_> {
                     .map(|r| r.map(|reservation| Some((user, reservation))))
                     .map_err(DbError::from)
             })
-            .await?
+            .await
+            .map_err(CheckError::from)?
         };
         let (user, reservation) = reserved
             .map_err(|retry_after| OwnPasswordError::Throttled { retry_after })?
@@ -342,7 +280,7 @@ impl Accounts<'_> {
         let plausible = password.chars().count() <= MAX_PASSWORD_CHARS;
         let matches = plausible
             && self
-                .checked(
+                .checked::<_, CheckError>(
                     &reservation,
                     self.hasher
                         .verify(password.to_owned(), Some(user.password_hash.clone())),
@@ -361,7 +299,8 @@ impl Accounts<'_> {
                 )
                 .map_err(DbError::from)
             })
-            .await?;
+            .await
+            .map_err(CheckError::from)?;
             return Err(OwnPasswordError::Wrong);
         }
         Ok((user, reservation))
@@ -385,7 +324,10 @@ impl Accounts<'_> {
             .check_own_password(now, user_id, current_password, device_token, &client)
             .await?;
         let hash = self
-            .checked(&reservation, self.hasher.hash(new_password.to_owned()))
+            .checked::<_, PasswordChangeError>(
+                &reservation,
+                self.hasher.hash(new_password.to_owned()),
+            )
             .await?;
         let (keep, secret) = (current_sid.to_owned(), self.secret.clone());
         let device = self
@@ -452,7 +394,7 @@ impl Accounts<'_> {
         };
         let reservation = reserved.map_err(|retry_after| SignupError::Throttled { retry_after })?;
         let hash = self
-            .checked(&reservation, hasher.hash(password.to_owned()))
+            .checked::<_, SignupError>(&reservation, hasher.hash(password.to_owned()))
             .await?;
         let (name, address) = (username.to_owned(), address.to_owned());
         let (secret, policy, at) = (self.secret.clone(), self.email, client.clone());

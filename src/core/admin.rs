@@ -13,23 +13,21 @@ use crate::core::second_factors;
 use crate::core::sessions::{self as session, EndReason, Ending};
 use crate::db::{self, Conn, DbError, Tx, sessions::Alive, users::UserRow};
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum AdminError {
+    #[error("no such user or session")]
     NotFound,
     /// The change would leave no active admin.
+    #[error("the last active admin")]
     LastAdmin,
-    Db(DbError),
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
+// Through `DbError`, which tells an outage from a bad query.
 impl From<DieselError> for AdminError {
     fn from(e: DieselError) -> Self {
         AdminError::Db(DbError::from(e))
-    }
-}
-
-impl From<DbError> for AdminError {
-    fn from(e: DbError) -> Self {
-        AdminError::Db(e)
     }
 }
 

@@ -41,35 +41,37 @@ const SUDO: &str = "sudo";
 /// Longest ceremony token worth looking up; real ones are 43 characters.
 const MAX_TOKEN_LEN: usize = 64;
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum PasskeyError {
     /// `public_url` has no host name to be the relying-party id.
+    #[error("passkeys are off")]
     Off,
     /// No such ceremony, or it expired or was used: start again.
+    #[error("no such passkey ceremony")]
     Expired,
     /// The authenticator's answer did not verify, or names no passkey of the account.
+    #[error("the passkey was refused")]
     Refused,
     /// This passkey is registered already.
+    #[error("the passkey is registered already")]
     Duplicate,
     /// A name is needed (at most [`MAX_NAME_CHARS`] characters).
+    #[error("a passkey needs a name")]
     BadName,
     /// The account is disabled.
+    #[error("the account is disabled")]
     Disabled,
     /// The session ended meanwhile.
+    #[error("the session has ended")]
     SessionEnded,
     /// Too many anonymous sign-ins started from this address within `login_window`.
-    Throttled {
-        retry_after: i64,
-    },
-    Db(DbError),
+    #[error("too many passkey sign-ins started")]
+    Throttled { retry_after: i64 },
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
-impl From<DbError> for PasskeyError {
-    fn from(e: DbError) -> Self {
-        PasskeyError::Db(e)
-    }
-}
-
+// Through `DbError`, which tells an outage from a bad query.
 impl From<DieselError> for PasskeyError {
     fn from(e: DieselError) -> Self {
         PasskeyError::Db(DbError::from(e))

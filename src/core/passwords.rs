@@ -73,10 +73,12 @@ fn hash_cost(hash: &str) -> Option<u32> {
 }
 
 /// Hashing could not be done now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HashError {
     /// Every hashing slot stayed busy for too long.
+    #[error("every password-hashing slot stayed busy")]
     Busy,
+    #[error("password hashing failed")]
     Failed,
 }
 

@@ -66,29 +66,25 @@ pub struct Finished {
     pub next: Option<String>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SecondStepError {
     /// No such pending login, or it expired, was finished or ended by wrong codes: start over.
+    #[error("no such half-done login")]
     Expired,
     /// The code was not right (or was used before). `ended`: that was the last try.
-    WrongCode {
-        ended: bool,
-    },
+    #[error("wrong code")]
+    WrongCode { ended: bool },
     /// Too many failures for this account (or device) within `login_window`.
-    Throttled {
-        retry_after: i64,
-    },
+    #[error("too many wrong codes")]
+    Throttled { retry_after: i64 },
     /// The account was disabled meanwhile.
+    #[error("the account is disabled")]
     Disabled,
-    Db(DbError),
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
-impl From<DbError> for SecondStepError {
-    fn from(e: DbError) -> Self {
-        SecondStepError::Db(e)
-    }
-}
-
+// Through `DbError`, which tells an outage from a bad query.
 impl From<DieselError> for SecondStepError {
     fn from(e: DieselError) -> Self {
         SecondStepError::Db(DbError::from(e))

@@ -31,25 +31,25 @@ pub struct Rotated {
 }
 
 /// Why a refresh token was not accepted.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
     /// Not a token doorman issued.
+    #[error("unknown refresh token")]
     Unknown,
     /// Its session had already ended.
+    #[error("the session has ended")]
     SessionEnded,
     /// Its session reached `refresh_ttl` without use or `session_max_age`, and is now ended.
+    #[error("the session expired")]
     Expired,
     /// A used token came back after the grace: the session is now revoked.
+    #[error("a used refresh token came back")]
     Reused,
-    Db(DbError),
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
-impl From<DbError> for RefreshError {
-    fn from(e: DbError) -> Self {
-        RefreshError::Db(e)
-    }
-}
-
+// Through `DbError`, which tells an outage from a bad query.
 impl From<DieselError> for RefreshError {
     fn from(e: DieselError) -> Self {
         RefreshError::Db(DbError::from(e))

@@ -3,7 +3,7 @@
 //! session authenticates again at `/sudo`, which moves its `auth_time` and sets its `amr` to the
 //! methods of that authentication (a password alone is `pwd`, whatever the login was).
 
-use super::accounts::{CheckError, OwnPasswordError};
+use super::accounts::OwnPasswordError;
 use super::sign_in::{Accounts, reserve_or_record};
 use crate::core::client::ClientInfo;
 use crate::core::events::{self, EventKind};
@@ -12,35 +12,25 @@ use crate::core::sessions::SignInMethod;
 use crate::core::throttle::{Subjects, ThrottlePolicy};
 use crate::db::{self, DbError, sessions::SessionRow};
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SudoError {
-    WrongPassword,
+    /// The password was not accepted: wrong, too many wrong ones, or not checked.
+    #[error(transparent)]
+    Password(#[from] OwnPasswordError),
     /// The password was right, the second factor's code was not.
+    #[error("wrong code")]
     WrongCode,
     /// The account's second factor is a passkey: the password alone is not enough.
+    #[error("the second factor is a passkey")]
     PasskeyNeeded,
-    Throttled {
-        retry_after: i64,
-    },
+    /// Too many wrong codes for this account within `login_window`.
+    #[error("too many wrong codes")]
+    CodesThrottled { retry_after: i64 },
     /// The session ended meanwhile.
+    #[error("the session has ended")]
     SessionEnded,
-    Check(CheckError),
-}
-
-impl From<DbError> for SudoError {
-    fn from(e: DbError) -> Self {
-        SudoError::Check(CheckError::Db(e))
-    }
-}
-
-impl From<OwnPasswordError> for SudoError {
-    fn from(e: OwnPasswordError) -> Self {
-        match e {
-            OwnPasswordError::Wrong => SudoError::WrongPassword,
-            OwnPasswordError::Throttled { retry_after } => SudoError::Throttled { retry_after },
-            OwnPasswordError::Check(e) => SudoError::Check(e),
-        }
-    }
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
 /// What `/sudo` asks for again.
@@ -87,7 +77,9 @@ impl Accounts<'_> {
                         &client,
                     )? {
                         Ok(reservation) => codes = Some(reservation),
-                        Err(retry_after) => return Ok(Err(SudoError::Throttled { retry_after })),
+                        Err(retry_after) => {
+                            return Ok(Err(SudoError::CodesThrottled { retry_after }));
+                        }
                     }
                     let proof = second_factors::spend_code(tx, &secret, user.id, &code, now)?;
                     if proof.is_none() {

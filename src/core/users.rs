@@ -49,24 +49,15 @@ pub fn create_user(
 }
 
 /// Why the first admin could not be created.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum FirstAdminError {
     /// `admin_password` breaks the password rules.
+    #[error("`admin_password` (DOORMAN_ADMIN_PASSWORD): {0}")]
     Weak(String),
-    Hashing(bcrypt::BcryptError),
-    Db(DbError),
-}
-
-impl std::fmt::Display for FirstAdminError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FirstAdminError::Weak(why) => {
-                write!(f, "`admin_password` (DOORMAN_ADMIN_PASSWORD): {why}")
-            }
-            FirstAdminError::Hashing(e) => write!(f, "{e}"),
-            FirstAdminError::Db(e) => write!(f, "{e}"),
-        }
-    }
+    #[error("{0}")]
+    Hashing(#[from] bcrypt::BcryptError),
+    #[error("{0}")]
+    Db(#[from] DbError),
 }
 
 /// On a database without users, creates `admin` with the given password or a random one.

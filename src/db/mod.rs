@@ -33,7 +33,6 @@ pub use tx::{Changed, Tx};
 pub(crate) use pooled::Pooled;
 pub use pooled::PooledConn;
 
-use std::fmt;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -67,24 +66,16 @@ pub(crate) use native;
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
-/// Errors of the database layer.
-#[derive(Debug)]
+/// Errors of the database layer. (From diesel's errors by hand, below: some of them are
+/// outages, not bad queries.)
+#[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// No connection could be had (database down or missing, locked too long, pool exhausted).
+    #[error("database unavailable: {0}")]
     Unavailable(String),
+    #[error("database error: {0}")]
     Query(diesel::result::Error),
 }
-
-impl fmt::Display for DbError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DbError::Unavailable(why) => write!(f, "database unavailable: {why}"),
-            DbError::Query(e) => write!(f, "database error: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for DbError {}
 
 /// SQLite's words for a database that cannot take writes now: full, read-only, failing disk, or
 /// locked past `busy_timeout`. After a full disk or an I/O error SQLite rolls the transaction

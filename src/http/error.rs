@@ -15,39 +15,41 @@ use crate::http::page::Page;
 use crate::http::refusal::ErrorNote;
 
 /// Why a request could not be served.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    Db(DbError),
+    #[error(transparent)]
+    Db(#[from] DbError),
     /// Every password-hashing slot stayed busy: the server is overloaded with logins.
+    #[error("password hashing queue full")]
     Busy,
+    #[error("not found")]
     NotFound,
     /// Input that passed parsing but makes no sense (422, with the sentence).
+    #[error("{0}")]
     Invalid(&'static str),
     /// A template that failed to render (a bug; 500).
+    #[error("template `{0}` failed to render")]
     Render(&'static str),
     /// Password hashing failed (a bug or a dying process; 500).
+    #[error("password hashing failed")]
     HashingFailed,
     /// The caller's session has ended, as its row says (before the revocation set of this
     /// instance knows): signed out at once.
+    #[error("the session has ended")]
     SessionEnded,
     /// A sensitive action from a session that has not authenticated within `sudo_ttl`: to
     /// `/sudo`, coming back to this page.
+    #[error("sudo mode needed for {0}")]
     SudoNeeded(String),
     /// An admin without a second factor while `require_mfa_for_admins` is on: to `/security`.
+    #[error("a second factor is needed")]
     SecondFactorNeeded,
     /// A limit other than the sign-in throttle (429, with the sentence and `Retry-After`).
-    Throttled {
-        retry_after: i64,
-        why: &'static str,
-    },
+    #[error("{why}")]
+    Throttled { retry_after: i64, why: &'static str },
 }
 
-impl From<DbError> for AppError {
-    fn from(e: DbError) -> Self {
-        AppError::Db(e)
-    }
-}
-
+// Two variants: an overloaded server (503) is not a failure (500).
 impl From<HashError> for AppError {
     fn from(e: HashError) -> Self {
         match e {
@@ -57,6 +59,7 @@ impl From<HashError> for AppError {
     }
 }
 
+// Through `DbError`, which tells an outage from a bad query.
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         AppError::Db(DbError::from(e))

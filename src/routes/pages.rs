@@ -9,7 +9,7 @@ use rocket::{Either, Request, State, get, post, uri};
 use rocket_dyn_templates::{Metadata, Template};
 use serde_json::{Value, json};
 
-use crate::core::accounts::PasswordChangeError;
+use crate::core::accounts::{CheckError, OwnPasswordError, PasswordChangeError};
 use crate::core::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use crate::core::sign_in::Accounts;
 use crate::db::Db;
@@ -153,11 +153,11 @@ pub async fn change_password(
             fx.notice(Notice::PasswordChanged);
             return Ok(Either::Left(Redirect::to(uri!("/profile"))));
         }
-        Err(PasswordChangeError::WrongCurrent) => {
+        Err(PasswordChangeError::Current(OwnPasswordError::Wrong)) => {
             invalid("The current password is not right.".to_owned())
         }
         Err(PasswordChangeError::Weak(why)) => invalid(format!("New password: {why}")),
-        Err(PasswordChangeError::Throttled { retry_after }) => (
+        Err(PasswordChangeError::Current(OwnPasswordError::Throttled { retry_after })) => (
             Status::TooManyRequests,
             Some(retry_after),
             format!(
@@ -165,8 +165,14 @@ pub async fn change_password(
                 crate::http::page::minutes(retry_after)
             ),
         ),
-        Err(PasswordChangeError::Hashing(e)) => return Err(e.into()),
-        Err(PasswordChangeError::Db(e)) => return Err(AppError::Db(e)),
+        Err(
+            PasswordChangeError::Hashing(e)
+            | PasswordChangeError::Current(OwnPasswordError::Check(CheckError::Hashing(e))),
+        ) => return Err(e.into()),
+        Err(
+            PasswordChangeError::Db(e)
+            | PasswordChangeError::Current(OwnPasswordError::Check(CheckError::Db(e))),
+        ) => return Err(AppError::Db(e)),
     };
     let context = source.context(&user, Some(message)).await?;
     Ok(Either::Right(RetryAfter(

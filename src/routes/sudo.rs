@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use webauthn_rs::prelude::PublicKeyCredential;
 
 use crate::auth::tokens::TokenService;
-use crate::core::accounts::CheckError;
+use crate::core::accounts::{CheckError, OwnPasswordError};
 use crate::core::client::ClientInfo;
 use crate::core::passkeys::{Challenge, Passkeys};
 use crate::core::sign_in::Accounts;
@@ -151,7 +151,7 @@ pub async fn sudo(
             fx.notice(Notice::SudoGranted);
             return Ok(Either::Left(Redirect::to(next)));
         }
-        Err(SudoError::WrongPassword) => (
+        Err(SudoError::Password(OwnPasswordError::Wrong)) => (
             Status::Unauthorized,
             None,
             "The password is not right.".to_owned(),
@@ -166,7 +166,10 @@ pub async fn sudo(
             None,
             "This account's second factor is a passkey: use it below.".to_owned(),
         ),
-        Err(SudoError::Throttled { retry_after }) => (
+        Err(
+            SudoError::Password(OwnPasswordError::Throttled { retry_after })
+            | SudoError::CodesThrottled { retry_after },
+        ) => (
             Status::TooManyRequests,
             Some(retry_after),
             format!(
@@ -175,8 +178,12 @@ pub async fn sudo(
             ),
         ),
         Err(SudoError::SessionEnded) => return Err(AppError::SessionEnded),
-        Err(SudoError::Check(CheckError::Hashing(e))) => return Err(e.into()),
-        Err(SudoError::Check(CheckError::Db(e))) => return Err(AppError::Db(e)),
+        Err(SudoError::Password(OwnPasswordError::Check(CheckError::Hashing(e)))) => {
+            return Err(e.into());
+        }
+        Err(SudoError::Password(OwnPasswordError::Check(CheckError::Db(e))) | SudoError::Db(e)) => {
+            return Err(AppError::Db(e));
+        }
     };
     let offers = offers(accounts.db, desk.passkeys, user.user_id()).await?;
     Ok(Either::Right(RetryAfter(
