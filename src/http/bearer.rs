@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use rocket::Request;
 use rocket::http::Status;
+use rocket::outcome::try_outcome;
 use rocket::request::{FromRequest, Outcome};
 
 use crate::auth::revocation::Revocations;
@@ -99,19 +100,15 @@ impl<'r> FromRequest<'r> for BearerAdmin {
     type Error = ();
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        match Bearer::from_request(req).await {
-            Outcome::Success(bearer) if bearer.0.is_admin() => {
-                Outcome::Success(BearerAdmin(bearer))
-            }
-            Outcome::Success(_) => {
-                let error = ApiError::new(
-                    Status::Forbidden,
-                    "insufficient_role",
-                    "This needs the admin role.",
-                );
-                Outcome::Error((error.note(req), ()))
-            }
-            other => other.map(BearerAdmin),
+        let bearer = try_outcome!(req.guard::<Bearer>().await);
+        if bearer.0.is_admin() {
+            return Outcome::Success(BearerAdmin(bearer));
         }
+        let error = ApiError::new(
+            Status::Forbidden,
+            "insufficient_role",
+            "This needs the admin role.",
+        );
+        Outcome::Error((error.note(req), ()))
     }
 }

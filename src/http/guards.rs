@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use rocket::Request;
 use rocket::http::Status;
+use rocket::outcome::try_outcome;
 use rocket::request::{FromRequest, Outcome};
 
 use super::silent_refresh::AuthState;
@@ -75,11 +76,11 @@ impl<'r> FromRequest<'r> for Admin {
     type Error = ();
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        match SignedIn::from_request(req).await {
-            Outcome::Success(user) if user.is_admin() => Outcome::Success(Admin(user)),
-            Outcome::Success(_) => Outcome::Error((Status::Forbidden, ())),
-            Outcome::Error(e) => Outcome::Error(e),
-            Outcome::Forward(f) => Outcome::Forward(f),
+        let user = try_outcome!(req.guard::<SignedIn>().await);
+        if user.is_admin() {
+            Outcome::Success(Admin(user))
+        } else {
+            Outcome::Error((Status::Forbidden, ()))
         }
     }
 }
@@ -109,11 +110,7 @@ impl<'r> FromRequest<'r> for Sudo {
     type Error = ();
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        let user = match SignedIn::from_request(req).await {
-            Outcome::Success(user) => user,
-            Outcome::Error(e) => return Outcome::Error(e),
-            Outcome::Forward(f) => return Outcome::Forward(f),
-        };
+        let user = try_outcome!(req.guard::<SignedIn>().await);
         let rocket = req.rocket();
         let (Some(config), Some(clock)) = (rocket.state::<Config>(), rocket.state::<SharedClock>())
         else {

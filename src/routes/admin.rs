@@ -2,6 +2,7 @@
 
 use rocket::form::FromForm;
 use rocket::http::Status;
+use rocket::outcome::try_outcome;
 use rocket::request::{FromRequest, Outcome};
 use rocket::response::Redirect;
 use rocket::{Either, Request, State, get, post};
@@ -171,21 +172,11 @@ impl<'r> FromRequest<'r> for Console<'r> {
     type Error = ();
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        let admin = match Admin::from_request(req).await {
-            Outcome::Success(admin) => admin,
-            Outcome::Error(e) => return Outcome::Error(e),
-            Outcome::Forward(f) => return Outcome::Forward(f),
-        };
-        let sudo = match Sudo::from_request(req).await {
-            Outcome::Success(sudo) => sudo.or_ask("/admin").is_ok(),
-            Outcome::Error(e) => return Outcome::Error(e),
-            Outcome::Forward(f) => return Outcome::Forward(f),
-        };
-        let fx = match Effects::from_request(req).await {
-            Outcome::Success(fx) => fx,
-            Outcome::Error(e) => return Outcome::Error(e),
-            Outcome::Forward(f) => return Outcome::Forward(f),
-        };
+        let admin = try_outcome!(req.guard::<Admin>().await);
+        let sudo = try_outcome!(req.guard::<Sudo>().await)
+            .or_ask("/admin")
+            .is_ok();
+        let fx = try_outcome!(req.guard::<Effects<'r>>().await);
         let (Some(db), Some(lifetimes), Some(labels), Some(config)) = (
             req.rocket().state::<Db>(),
             req.rocket().state::<Lifetimes>(),
