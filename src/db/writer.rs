@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use diesel::connection::{SimpleConnection, TransactionManager};
 
-use super::{Conn, DbError, Manager, Transactions, sqlite_pragmas};
+use super::connections::sqlite_pragmas;
+use super::{Conn, DbError, Manager, Transactions};
 
 /// Most writes committed together.
 const MAX_BATCH: usize = 64;
