@@ -89,16 +89,16 @@ impl KnownDevice {
 }
 
 fn mac(secret: &ServerSecret, user_id: i64, device_id: &str, epoch: i64) -> String {
-    let (user_id, epoch) = (user_id.to_string(), epoch.to_string());
+    let (user, since) = (user_id.to_string(), epoch.to_string());
     let mut parts: Vec<&[u8]> = vec![
         b"doorman/known-device/v1\0",
-        user_id.as_bytes(),
+        user.as_bytes(),
         b"\0",
         device_id.as_bytes(),
     ];
     // Epoch 0 (no change yet) keeps the MAC tokens were issued with before epochs existed.
-    if epoch != "0" {
-        parts.extend([b"\0".as_slice(), epoch.as_bytes()]);
+    if epoch != 0 {
+        parts.extend([b"\0".as_slice(), since.as_bytes()]);
     }
     crypto::b64url(&crypto::hmac_sha256(secret.device_key(), &parts))
 }

@@ -72,19 +72,11 @@ fn open(secret: &ServerSecret, user_id: i64, stored: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// Encrypts the authenticator secrets stored before they were encrypted (run at start).
-/// Returns how many accounts it changed.
-pub fn seal_stored_secrets(
-    conn: &mut db::Conn,
-    secret: &ServerSecret,
-) -> Result<usize, DieselError> {
-    let mut sealed = 0;
-    for (user_id, enabled, pending) in db::second_factors::all_totp_secrets(conn)? {
-        let legacy =
-            |stored: &Option<Vec<u8>>| stored.as_ref().is_some_and(|s| s.len() == SECRET_BYTES);
-        if !legacy(&enabled) && !legacy(&pending) {
-            continue;
-        }
+/// Encrypts the authenticator secrets stored before they were encrypted (run at start; the
+/// query finds only those, so a start with none left reads no secret).
+pub fn seal_stored_secrets(conn: &mut db::Conn, secret: &ServerSecret) -> Result<(), DieselError> {
+    let plain = i32::try_from(SECRET_BYTES).unwrap_or(i32::MAX);
+    for (user_id, enabled, pending) in db::second_factors::totp_secrets_of_length(conn, plain)? {
         let reseal = |stored: Option<Vec<u8>>| match stored {
             Some(s) if s.len() == SECRET_BYTES => Some(seal(secret, user_id, &s)),
             other => other,
@@ -95,9 +87,8 @@ pub fn seal_stored_secrets(
             user_id,
             (enabled.as_deref(), pending.as_deref()),
         )?;
-        sealed += 1;
     }
-    Ok(sealed)
+    Ok(())
 }
 
 fn totp(secret: &[u8]) -> Option<Totp> {

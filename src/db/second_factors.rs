@@ -147,13 +147,19 @@ pub fn recovery_codes_left(conn: &mut Conn, user_id: i64) -> QueryResult<i64> {
 /// A user's stored authenticator secrets: (user, enabled secret, secret being enrolled).
 pub type StoredSecrets = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
 
-/// Every stored authenticator secret, enabled or being enrolled.
-pub fn all_totp_secrets(conn: &mut Conn) -> QueryResult<Vec<StoredSecrets>> {
+diesel::define_sql_function! {
+    /// Bytes of a value (SQLite's `length` of a blob, PostgreSQL's of a `bytea`).
+    fn length(value: diesel::sql_types::Nullable<diesel::sql_types::Binary>) -> diesel::sql_types::Nullable<diesel::sql_types::Integer>;
+}
+
+/// The users whose authenticator secret (enabled or being enrolled) is `plain_len` bytes long:
+/// one stored as it is, before secrets were encrypted. Encrypted ones are longer.
+pub fn totp_secrets_of_length(conn: &mut Conn, plain_len: i32) -> QueryResult<Vec<StoredSecrets>> {
     users::table
         .filter(
-            users::totp_secret
-                .is_not_null()
-                .or(users::totp_pending_secret.is_not_null()),
+            length(users::totp_secret)
+                .eq(plain_len)
+                .or(length(users::totp_pending_secret).eq(plain_len)),
         )
         .select((users::id, users::totp_secret, users::totp_pending_secret))
         .load(conn)
