@@ -255,11 +255,9 @@ fn the_browser_that_changes_the_password_stays_known() {
         Status::SeeOther
     );
     let before = browser.cookie(DEVICE).unwrap();
-    let token = browser.session_csrf();
-    let page = browser.post(
+    let page = browser.post_signed(
         "/password",
         &[
-            ("csrf_token", &token),
             ("current_password", PASSWORD),
             ("new_password", "a brand new password"),
         ],
@@ -268,8 +266,7 @@ fn the_browser_that_changes_the_password_stays_known() {
     let after = browser.cookie(DEVICE).unwrap();
     assert_ne!(before, after);
     let new_devices = app.events_of_kind("new_device_login");
-    let token = browser.session_csrf();
-    browser.post("/logout", &[("csrf_token", &token)]);
+    browser.post_signed("/logout", &[]);
     assert_eq!(
         browser.login("alice", "a brand new password", false).status,
         Status::SeeOther
@@ -486,12 +483,8 @@ fn mail_cannot_be_used_as_a_weapon() {
     );
     let mut statuses = Vec::new();
     for i in 0..7 {
-        let token = browser.session_csrf();
         let address = format!("victim{i}@example.test");
-        let page = browser.post(
-            "/security/email",
-            &[("csrf_token", &token), ("email", &address)],
-        );
+        let page = browser.post_signed("/security/email", &[("email", &address)]);
         if page.status == Status::TooManyRequests {
             assert!(page.header("Retry-After").is_some());
             assert!(
@@ -614,8 +607,7 @@ fn amr_tells_the_truth_after_sudo() {
     assert_eq!(page.status, Status::SeeOther);
     assert_eq!(access_claims(&browser)["amr"], json!(["pwd", "otp", "mfa"]));
 
-    let token = browser.session_csrf();
-    let page = browser.post("/security/totp/disable", &[("csrf_token", &token)]);
+    let page = browser.post_signed("/security/totp/disable", &[]);
     assert_eq!(page.status, Status::SeeOther, "{}", page.body);
     app.clock.advance(11 * 60);
     let token = browser.get("/sudo?next=/security").csrf_token();

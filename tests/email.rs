@@ -22,13 +22,6 @@ fn mail_app(server: &SmtpServer) -> TestApp {
     TestApp::with(json!({ "smtp_url": server.url(), "mail_from": "doorman@example.test" }))
 }
 
-fn csrf_post(browser: &mut Browser<'_>, path: &str, extra: &[(&str, &str)]) -> Page {
-    let token = browser.session_csrf();
-    let mut fields = vec![("csrf_token", token.as_str())];
-    fields.extend_from_slice(extra);
-    browser.post(path, &fields)
-}
-
 /// Signs up through the form with an address.
 fn signup(browser: &mut Browser<'_>, name: &str, email: &str) -> Page {
     let form = browser.get("/signup");
@@ -63,7 +56,7 @@ fn follow(browser: &mut Browser<'_>, link: &str, extra: &[(&str, &str)]) -> Page
 fn verified(app: &TestApp, server: &SmtpServer, name: &str, address: &str) {
     let mut browser = app.browser();
     browser.login(name, PASSWORD, false);
-    let page = csrf_post(&mut browser, "/security/email", &[("email", address)]);
+    let page = browser.post_signed("/security/email", &[("email", address)]);
     assert_eq!(page.location.as_deref(), Some("/security"), "{}", page.body);
     let mail = server.wait_for(WAIT, |m| m.contains(address) && m.contains("/email/verify"));
     let page = browser.get(&smtp::link(&mail, "/email/verify"));
@@ -127,11 +120,7 @@ fn a_new_address_is_verified_by_its_mailed_link() {
     );
 
     // A change tells the old address.
-    let page = csrf_post(
-        &mut browser,
-        "/security/email",
-        &[("email", "alice@new.test")],
-    );
+    let page = browser.post_signed("/security/email", &[("email", "alice@new.test")]);
     assert_eq!(page.location.as_deref(), Some("/security"));
     server.wait_for(WAIT, |m| {
         m.contains("To: Alice@Example.test") && m.contains("Your email address was changed")
@@ -402,13 +391,9 @@ fn admins_see_addresses_and_send_reset_links() {
     let alice = app.create_user("alice", Role::User);
     let mut user = app.browser();
     user.login("alice", PASSWORD, false);
-    let page = csrf_post(
-        &mut user,
-        "/security/email",
-        &[("email", "alice@example.test")],
-    );
+    let page = user.post_signed("/security/email", &[("email", "alice@example.test")]);
     assert_eq!(page.location.as_deref(), Some("/security"));
-    let bad = csrf_post(&mut user, "/security/email", &[("email", "not an address")]);
+    let bad = user.post_signed("/security/email", &[("email", "not an address")]);
     assert_eq!(bad.status, Status::UnprocessableEntity);
     let mail = wait_outbox(&app, |m| m.contains("Confirm your email address"));
     assert_eq!(
@@ -429,7 +414,7 @@ fn admins_see_addresses_and_send_reset_links() {
         list.contains("alice@example.test") && !list.contains("not confirmed"),
         "{list}"
     );
-    let page = csrf_post(&mut admin, &format!("/admin/users/{alice}/send-reset"), &[]);
+    let page = admin.post_signed(&format!("/admin/users/{alice}/send-reset"), &[]);
     assert_eq!(page.location, Some(format!("/admin/users/{alice}")));
     let mail = wait_outbox(&app, |m| m.contains("Reset your password"));
     assert!(mail.contains("To: alice@example.test"));

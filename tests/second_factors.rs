@@ -20,13 +20,6 @@ fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
     &body[from..to]
 }
 
-fn csrf_post(browser: &mut Browser<'_>, path: &str, extra: &[(&str, &str)]) -> Page {
-    let token = browser.session_csrf();
-    let mut fields = vec![("csrf_token", token.as_str())];
-    fields.extend_from_slice(extra);
-    browser.post(path, &fields)
-}
-
 /// The recovery codes a page shows, each in its own `<code>` element.
 fn codes_on(page: &Page) -> Vec<String> {
     let list = between(&page.body, "<ul class=\"codes\">", "</ul>");
@@ -43,7 +36,7 @@ fn enrol(app: &TestApp, browser: &mut Browser<'_>, name: &str) -> (String, Vec<S
         browser.login(name, PASSWORD, false).status,
         Status::SeeOther
     );
-    let page = csrf_post(browser, "/security/totp", &[]);
+    let page = browser.post_signed("/security/totp", &[]);
     assert_eq!(page.status, Status::Ok, "{}", page.body);
     let key = between(&page.body, "<code class=\"secret\">", "</code>").replace(' ', "");
     assert!(page.body.contains("<svg"), "a QR code, inline");
@@ -51,7 +44,7 @@ fn enrol(app: &TestApp, browser: &mut Browser<'_>, name: &str) -> (String, Vec<S
         "otpauth://totp/doorman:{name}?secret={key}&issuer=doorman"
     )));
     let code = totp_code(&key, app.clock.now_secs());
-    let page = csrf_post(browser, "/security/totp/confirm", &[("code", &code)]);
+    let page = browser.post_signed("/security/totp/confirm", &[("code", &code)]);
     assert_eq!(page.status, Status::Ok, "{}", page.body);
     let codes = codes_on(&page);
     assert_eq!(codes.len(), 10);
@@ -87,14 +80,10 @@ fn enrolment_then_two_step_login() {
     assert_eq!(page.status, Status::Ok);
     assert!(page.body.contains("Set up an authenticator app"));
 
-    let page = csrf_post(&mut browser, "/security/totp", &[]);
+    let page = browser.post_signed("/security/totp", &[]);
     let shown = between(&page.body, "<code class=\"secret\">", "</code>").to_owned();
     let key = shown.replace(' ', "");
-    let wrong = csrf_post(
-        &mut browser,
-        "/security/totp/confirm",
-        &[("code", "000000")],
-    );
+    let wrong = browser.post_signed("/security/totp/confirm", &[("code", "000000")]);
     assert_eq!(wrong.status, Status::UnprocessableEntity);
     assert!(wrong.body.contains(&shown), "the same key to try again");
     assert!(
@@ -106,7 +95,7 @@ fn enrolment_then_two_step_login() {
     );
 
     let code = totp_code(&key, app.clock.now_secs());
-    let page = csrf_post(&mut browser, "/security/totp/confirm", &[("code", &code)]);
+    let page = browser.post_signed("/security/totp/confirm", &[("code", &code)]);
     assert_eq!(codes_on(&page).len(), 10);
     assert_eq!(app.events_of_kind("mfa_enabled"), 1);
     let page = browser.get("/security");
@@ -194,7 +183,7 @@ fn recovery_codes_work_once_and_can_be_renewed() {
     password_step(&mut thief, "alice");
     assert_eq!(verify(&mut thief, &codes[0]).status, Status::Unauthorized);
 
-    let page = csrf_post(&mut first, "/security/recovery-codes", &[]);
+    let page = first.post_signed("/security/recovery-codes", &[]);
     let renewed = codes_on(&page);
     assert_eq!(renewed.len(), 10);
     assert_eq!(app.events_of_kind("recovery_codes_regenerated"), 1);
@@ -294,8 +283,7 @@ fn sudo_expires_and_is_granted_again_at_sudo() {
     let mut browser = app.browser();
     browser.login("alice", PASSWORD, false);
     app.clock.advance(601);
-    let page = csrf_post(
-        &mut browser,
+    let page = browser.post_signed(
         "/password",
         &[
             ("current_password", PASSWORD),
@@ -310,7 +298,7 @@ fn sudo_expires_and_is_granted_again_at_sudo() {
         "/sessions/revoke-others",
         "/security/recovery-codes",
     ] {
-        let page = csrf_post(&mut browser, path, &[]);
+        let page = browser.post_signed(path, &[]);
         assert!(
             page.location
                 .as_deref()
@@ -350,8 +338,7 @@ fn sudo_expires_and_is_granted_again_at_sudo() {
         access_claims(&browser)["auth_time"],
         json!(app.clock.now_secs())
     );
-    let page = csrf_post(
-        &mut browser,
+    let page = browser.post_signed(
         "/password",
         &[
             ("current_password", PASSWORD),
@@ -412,7 +399,7 @@ fn sudo_asks_for_the_second_factor_too() {
         ],
     );
     assert_eq!(page.location.as_deref(), Some("/security"));
-    let page = csrf_post(&mut browser, "/security/totp/disable", &[]);
+    let page = browser.post_signed("/security/totp/disable", &[]);
     assert_eq!(page.location.as_deref(), Some("/security"));
     assert_eq!(app.events_of_kind("mfa_disabled"), 1);
     let mut next = app.browser();
@@ -436,7 +423,7 @@ fn admins_reset_second_factors_in_sudo_mode() {
 
     app.clock.advance(601);
     let path = format!("/admin/users/{alice}/reset-mfa");
-    let page = csrf_post(&mut admin, &path, &[]);
+    let page = admin.post_signed(&path, &[]);
     assert_eq!(
         page.location.as_deref(),
         Some(format!("/sudo?next=%2Fadmin%2Fusers%2F{alice}").as_str())
@@ -452,7 +439,7 @@ fn admins_reset_second_factors_in_sudo_mode() {
         ],
     );
     assert_eq!(page.location, Some(format!("/admin/users/{alice}")));
-    let page = csrf_post(&mut admin, &path, &[]);
+    let page = admin.post_signed(&path, &[]);
     assert_eq!(page.location, Some(format!("/admin/users/{alice}")));
     assert_eq!(app.events_of_kind("mfa_reset"), 1);
     assert_eq!(

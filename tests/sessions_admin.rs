@@ -21,13 +21,6 @@ fn sid_of(browser: &Browser<'_>) -> String {
     claims["sid"].as_str().unwrap().to_owned()
 }
 
-fn csrf_post(browser: &mut Browser<'_>, path: &str, extra: &[(&str, &str)]) -> Page {
-    let token = browser.session_csrf();
-    let mut fields = vec![("csrf_token", token.as_str())];
-    fields.extend_from_slice(extra);
-    browser.post(path, &fields)
-}
-
 #[test]
 fn sessions_list_each_device_readably() {
     let app = TestApp::new();
@@ -63,11 +56,7 @@ fn a_revoked_device_is_refused_on_its_very_next_request() {
     phone.login("alice", PASSWORD, false);
     assert_eq!(phone.get("/profile").status, Status::Ok);
 
-    let page = csrf_post(
-        &mut laptop,
-        &format!("/sessions/{}/revoke", sid_of(&phone)),
-        &[],
-    );
+    let page = laptop.post_signed(&format!("/sessions/{}/revoke", sid_of(&phone)), &[]);
     assert_eq!(page.status, Status::SeeOther);
     assert_eq!(page.location.as_deref(), Some("/sessions"));
     assert!(
@@ -94,13 +83,9 @@ fn another_users_session_is_not_found_and_untouched() {
     alice.login("alice", PASSWORD, false);
     let mut bob = app.browser();
     bob.login("bob", PASSWORD, false);
-    let page = csrf_post(
-        &mut alice,
-        &format!("/sessions/{}/revoke", sid_of(&bob)),
-        &[],
-    );
+    let page = alice.post_signed(&format!("/sessions/{}/revoke", sid_of(&bob)), &[]);
     assert_eq!(page.status, Status::NotFound);
-    let page = csrf_post(&mut alice, "/sessions/not-a-session/revoke", &[]);
+    let page = alice.post_signed("/sessions/not-a-session/revoke", &[]);
     assert_eq!(page.status, Status::NotFound);
     assert_eq!(bob.get("/profile").status, Status::Ok);
     assert!(app.sessions().iter().all(|(_, ended)| ended.is_none()));
@@ -114,7 +99,7 @@ fn signing_out_everywhere_else_keeps_this_device() {
     for b in &mut browsers {
         b.login("alice", PASSWORD, false);
     }
-    let page = csrf_post(&mut browsers[0], "/sessions/revoke-others", &[]);
+    let page = browsers[0].post_signed("/sessions/revoke-others", &[]);
     assert_eq!(page.status, Status::SeeOther);
     assert_eq!(browsers[0].get("/profile").status, Status::Ok);
     assert_eq!(browsers[1].get("/profile").status, Status::SeeOther);
@@ -130,7 +115,7 @@ fn revoking_this_device_signs_it_out() {
     let mut browser = app.browser();
     browser.login("alice", PASSWORD, false);
     let sid = sid_of(&browser);
-    let page = csrf_post(&mut browser, &format!("/sessions/{sid}/revoke"), &[]);
+    let page = browser.post_signed(&format!("/sessions/{sid}/revoke"), &[]);
     assert_eq!(page.location.as_deref(), Some("/login"));
     assert!(browser.cookie(ACCESS).is_none());
 }
@@ -144,8 +129,7 @@ fn changing_the_password_ends_the_other_sessions() {
     let mut other = app.browser();
     other.login("alice", PASSWORD, false);
 
-    let wrong = csrf_post(
-        &mut mine,
+    let wrong = mine.post_signed(
         "/password",
         &[
             ("current_password", "not it at all"),
@@ -154,8 +138,7 @@ fn changing_the_password_ends_the_other_sessions() {
     );
     assert_eq!(wrong.status, Status::UnprocessableEntity);
     assert!(wrong.body.contains("The current password is not right."));
-    let weak = csrf_post(
-        &mut mine,
+    let weak = mine.post_signed(
         "/password",
         &[("current_password", PASSWORD), ("new_password", "short")],
     );
@@ -167,8 +150,7 @@ fn changing_the_password_ends_the_other_sessions() {
         "refusals change nothing"
     );
 
-    let page = csrf_post(
-        &mut mine,
+    let page = mine.post_signed(
         "/password",
         &[
             ("current_password", PASSWORD),
@@ -304,7 +286,7 @@ fn admin_pages_and_actions_are_for_admins_only() {
         assert!(page.location.unwrap().starts_with("/login?next="));
     }
     for path in &posts {
-        let page = csrf_post(&mut user, path, &[("role", "admin")]);
+        let page = user.post_signed(path, &[("role", "admin")]);
         assert_eq!(page.status, Status::Forbidden, "{path}");
         let page = anonymous.post(path, &[("csrf_token", "x"), ("role", "admin")]);
         assert_eq!(page.status, Status::SeeOther, "{path}");
@@ -353,8 +335,7 @@ fn admins_end_sessions_one_or_all() {
     let mut second = app.browser();
     second.login("alice", PASSWORD, false);
 
-    let page = csrf_post(
-        &mut admin,
+    let page = admin.post_signed(
         &format!("/admin/users/{alice}/sessions/{}/revoke", sid_of(&first)),
         &[],
     );
@@ -363,18 +344,14 @@ fn admins_end_sessions_one_or_all() {
     assert_eq!(first.get("/profile").status, Status::SeeOther);
     assert_eq!(second.get("/profile").status, Status::Ok);
     let own = sid_of(&admin);
-    let page = csrf_post(
-        &mut admin,
-        &format!("/admin/users/{alice}/sessions/{own}/revoke"),
-        &[],
-    );
+    let page = admin.post_signed(&format!("/admin/users/{alice}/sessions/{own}/revoke"), &[]);
     assert_eq!(
         page.status,
         Status::NotFound,
         "the admin's own session is not alice's"
     );
 
-    csrf_post(&mut admin, &format!("/admin/users/{alice}/revoke-all"), &[]);
+    admin.post_signed(&format!("/admin/users/{alice}/revoke-all"), &[]);
     assert_eq!(second.get("/profile").status, Status::SeeOther);
     assert_eq!(admin.get("/profile").status, Status::Ok);
     let events = admin.get(&format!("/admin/users/{alice}")).body;
@@ -390,7 +367,9 @@ fn disabling_ends_sessions_and_refuses_logins_until_enabled() {
     user.login("alice", PASSWORD, false);
 
     assert_eq!(
-        csrf_post(&mut admin, &format!("/admin/users/{alice}/disable"), &[]).status,
+        admin
+            .post_signed(&format!("/admin/users/{alice}/disable"), &[])
+            .status,
         Status::SeeOther
     );
     assert_eq!(user.get("/profile").status, Status::SeeOther);
@@ -401,7 +380,9 @@ fn disabling_ends_sessions_and_refuses_logins_until_enabled() {
     assert!(admin.get("/admin").body.contains("disabled"));
 
     assert_eq!(
-        csrf_post(&mut admin, &format!("/admin/users/{alice}/enable"), &[]).status,
+        admin
+            .post_signed(&format!("/admin/users/{alice}/enable"), &[])
+            .status,
         Status::SeeOther
     );
     assert_eq!(
@@ -421,11 +402,7 @@ fn a_role_change_applies_at_once() {
     user.login("alice", PASSWORD, false);
     assert_eq!(user.get("/admin").status, Status::Forbidden);
 
-    let page = csrf_post(
-        &mut admin,
-        &format!("/admin/users/{alice}/role"),
-        &[("role", "admin")],
-    );
+    let page = admin.post_signed(&format!("/admin/users/{alice}/role"), &[("role", "admin")]);
     assert_eq!(page.status, Status::SeeOther);
     assert_eq!(
         user.get("/admin").status,
@@ -433,15 +410,10 @@ fn a_role_change_applies_at_once() {
         "no need to wait for the access token to expire"
     );
 
-    csrf_post(
-        &mut admin,
-        &format!("/admin/users/{alice}/role"),
-        &[("role", "user")],
-    );
+    admin.post_signed(&format!("/admin/users/{alice}/role"), &[("role", "user")]);
     assert_eq!(user.get("/admin").status, Status::Forbidden);
     assert_eq!(app.events_of_kind("role_changed"), 2);
-    let page = csrf_post(
-        &mut admin,
+    let page = admin.post_signed(
         &format!("/admin/users/{alice}/role"),
         &[("role", "superuser")],
     );
@@ -454,25 +426,17 @@ fn the_last_active_admin_can_be_neither_demoted_nor_disabled() {
     let mut admin = app.browser();
     admin.login("root", PASSWORD, false);
     let root = 2; // the bootstrap admin is 1 and counts while it is active: disable it first.
-    let page = csrf_post(&mut admin, "/admin/users/1/disable", &[]);
+    let page = admin.post_signed("/admin/users/1/disable", &[]);
     assert_eq!(page.status, Status::SeeOther);
-    let page = csrf_post(&mut admin, &format!("/admin/users/{root}/disable"), &[]);
+    let page = admin.post_signed(&format!("/admin/users/{root}/disable"), &[]);
     assert_eq!(page.status, Status::Conflict);
     assert!(page.body.contains("last active admin"));
-    let page = csrf_post(
-        &mut admin,
-        &format!("/admin/users/{root}/role"),
-        &[("role", "user")],
-    );
+    let page = admin.post_signed(&format!("/admin/users/{root}/role"), &[("role", "user")]);
     assert_eq!(page.status, Status::Conflict);
     assert_eq!(admin.get("/admin").status, Status::Ok, "still an admin");
     // With a second active admin, the first may step down.
-    csrf_post(&mut admin, "/admin/users/1/enable", &[]);
-    let page = csrf_post(
-        &mut admin,
-        &format!("/admin/users/{root}/role"),
-        &[("role", "user")],
-    );
+    admin.post_signed("/admin/users/1/enable", &[]);
+    let page = admin.post_signed(&format!("/admin/users/{root}/role"), &[("role", "user")]);
     assert_eq!(page.status, Status::SeeOther);
     assert_eq!(admin.get("/admin").status, Status::Forbidden);
 }

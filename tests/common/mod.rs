@@ -370,6 +370,14 @@ impl<'c> Browser<'c> {
         self.post("/login", &fields)
     }
 
+    /// A form of the signed-in session posted with its CSRF token (fetched from a page).
+    pub fn post_signed(&mut self, path: &str, extra: &[(&str, &str)]) -> Page {
+        let token = self.session_csrf();
+        let mut fields = vec![("csrf_token", token.as_str())];
+        fields.extend_from_slice(extra);
+        self.post(path, &fields)
+    }
+
     /// The CSRF token of the signed-in session, read from a page's sign-out form.
     pub fn session_csrf(&mut self) -> String {
         self.get("/profile").csrf_token()
