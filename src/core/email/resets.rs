@@ -34,24 +34,23 @@ pub fn request_reset(
     if let Err(wait) = throttle.reserve(tx, now, &Subjects::reset_request(&client.ip))? {
         return Ok(Err(wait));
     }
-    let user_id = if check_username(login).is_ok() {
-        db::users::find_by_name(tx, login)?.map(|u| u.id)
+    let user = if check_username(login).is_ok() {
+        db::users::find_by_name(tx, login)?
     } else if let Ok(address) = parse_address(login) {
-        db::email::user_with_verified(tx, &address.key)?
+        match db::email::user_with_verified(tx, &address.key)? {
+            Some(id) => db::users::find(tx, id)?,
+            None => None,
+        }
     } else {
         None
     };
-    let Some(user) = user_id
-        .map(|id| db::users::find(tx, id))
-        .transpose()?
-        .flatten()
-    else {
+    // Only an enabled account with a confirmed address gets a mail, and only within its cap.
+    let Some(user) = user.filter(|u| u.email_verified_at.is_some() && !u.disabled) else {
         return Ok(Ok(()));
     };
-    if db::email::address_of(tx, user.id)?.is_none_or(|(_, verified)| verified.is_none())
-        || throttle
-            .reserve(tx, now, &Subjects::reset_mail(user.id))?
-            .is_err()
+    if throttle
+        .reserve(tx, now, &Subjects::reset_mail(user.id))?
+        .is_err()
     {
         return Ok(Ok(()));
     }
